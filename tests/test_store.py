@@ -1,0 +1,136 @@
+"""Storage on SQLite and a real PostgreSQL: migrations from empty, seed, load, validated changes."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import text
+
+from fourteen import store
+from fourteen.numberplan import NumberPlan, default_data_dir
+from fourteen.plancache import PlanCache
+
+
+async def _ready(url: str):  # type: ignore[no-untyped-def]
+    await store.upgrade(url)
+    engine = store.make_engine(url)
+    await store.seed(engine, default_data_dir())
+    return engine
+
+
+async def test_upgrade_from_empty_creates_schema(db_url: str) -> None:
+    await store.upgrade(db_url)
+    engine = store.make_engine(db_url)
+    try:
+        async with engine.connect() as conn:
+            version = await conn.scalar(text("select version_num from alembic_version"))
+        assert version == "0001"
+        assert await store.current_revision(engine) == 0
+    finally:
+        await engine.dispose()
+
+
+async def test_seed_then_load_equals_the_csv_plan_and_is_idempotent(db_url: str) -> None:
+    engine = await _ready(db_url)
+    try:
+        plan = await store.load_plan(engine)
+        expected = NumberPlan.from_csv(default_data_dir(), revision=plan.revision)
+        assert len(plan.municipalities) == 342
+        assert plan.municipalities == expected.municipalities
+        assert plan.area_codes == expected.area_codes
+        assert plan.places == expected.places
+        assert plan.aliases == expected.aliases
+        again = await store.seed(engine, default_data_dir())
+        assert (again.municipalities, again.places, again.aliases) == (0, 0, 0)
+        assert again.revision == plan.revision
+    finally:
+        await engine.dispose()
+
+
+async def test_seed_keeps_what_a_municipality_configured(db_url: str) -> None:
+    engine = await _ready(db_url)
+    try:
+        await store.update_municipality(engine, "GM0703", kcc_destination="PJSIP/kcc-reimerswaal")
+        await store.seed(engine, default_data_dir())
+        plan = await store.load_plan(engine)
+        assert plan.municipalities["GM0703"].destination == "PJSIP/kcc-reimerswaal"
+    finally:
+        await engine.dispose()
+
+
+async def test_changes_bump_the_revision_and_reach_a_running_router(db_url: str) -> None:
+    engine = await _ready(db_url)
+    cache = PlanCache(engine, default_data_dir(), min_interval=0)
+    try:
+        before = await cache.get()
+        assert before.plan.mode("0113") == "speech"
+        rev = await store.update_area_code(engine, "0113", shared_mode="menu")
+        after = await cache.get()
+        assert after.plan.revision == rev > before.plan.revision
+        assert after.plan.mode("0113") == "menu"
+        await store.update_municipality(
+            engine, "GM0664", status="not_connected", public_number="0113 249 600"
+        )
+        snap = await cache.get()
+        assert snap.resolver.resolve("0113", "goes").decision == "not_connected"
+    finally:
+        await engine.dispose()
+
+
+async def test_menu_keys_are_validated_and_stored(db_url: str) -> None:
+    engine = await _ready(db_url)
+    try:
+        await store.update_area_code(
+            engine, "0113", menu={"GM0664": "1", "GM0654": "2", "GM0678": "3", "GM1695": "4", "GM0703": "5"}
+        )
+        plan = await store.load_plan(engine)
+        assert plan.by_menu_digit("0113", "1").cbs_code == "GM0664"
+        with pytest.raises(store.ValidationError) as err:
+            await store.update_area_code(engine, "0113", menu={"GM0664": "1", "GM0654": "1"})
+        assert "once" in str(err.value)
+        with pytest.raises(store.ValidationError, match="0 is for a person"):
+            await store.update_area_code(engine, "0113", menu={"GM0664": "0"})
+        with pytest.raises(store.ValidationError, match="not behind 0113"):
+            await store.update_area_code(engine, "0113", menu={"GM0363": "6"})
+        # the failed changes left the stored menu intact
+        plan2 = await store.load_plan(engine)
+        assert plan2.by_menu_digit("0113", "1").cbs_code == "GM0664"
+        assert plan2.revision == plan.revision
+    finally:
+        await engine.dispose()
+
+
+async def test_invalid_admin_input_gives_clear_errors_and_stores_nothing(db_url: str) -> None:
+    engine = await _ready(db_url)
+    try:
+        rev = await store.current_revision(engine)
+        with pytest.raises(store.ValidationError) as err:
+            await store.update_municipality(
+                engine,
+                "GM0703",
+                status="sleeping",
+                kcc_destination="rm -rf /",
+                public_number="14 0113",
+                colour="red",
+            )
+        assert set(err.value.errors) == {"status", "kcc_destination", "public_number", "colour"}
+        with pytest.raises(store.NotFound):
+            await store.update_municipality(engine, "GM9999", status="active")
+        with pytest.raises(store.ValidationError, match="languages"):
+            await store.update_area_code(engine, "0113", languages=["de"])
+        assert await store.current_revision(engine) == rev
+    finally:
+        await engine.dispose()
+
+
+async def test_plan_cache_serves_seed_data_when_the_database_is_down(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    engine = store.make_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none")
+    cache = PlanCache(engine, default_data_dir(), min_interval=0)
+    try:
+        snap = await asyncio.wait_for(cache.get(), 30)
+        assert snap.source.startswith("seed data")
+        assert snap.resolver.resolve("0113", "goes").decision == "route"
+        assert cache.db_ok is False
+    finally:
+        await engine.dispose()
