@@ -12,7 +12,8 @@ This is deliberately synchronous (``subprocess``): it is an operator tool, never
 Templates use ``@@NAME@@`` placeholders; :meth:`SandboxConfig.placeholders` lists every name. Rendering fails
 if a template uses a name that has no value, so a typo cannot silently reach Asterisk.
 
-Command line: ``python -m fourteen.sandbox up|down|status|provision|render|rx CMD`` (``scripts/asterisk-sandbox``).
+Command line (or ``scripts/asterisk-sandbox``):
+``python -m fourteen.sandbox up|down|status|provision|render|rx CMD|sounds DIR``.
 """
 
 from __future__ import annotations
@@ -183,6 +184,14 @@ def _chroot_in_use(cfg: SandboxConfig) -> bool:
     return False
 
 
+def _install_host_package(name: str) -> None:
+    """apt-get install on the host; refresh the package lists first only when the install needs it."""
+    install = ["apt-get", *APT_OPTS, "install", "-y", "--no-install-recommends", name]
+    if _run(install, check=False, timeout=600).returncode != 0:
+        _run(["apt-get", *APT_OPTS, "update"], timeout=600)
+        _run(install, timeout=600)
+
+
 def provision(cfg: SandboxConfig | None = None) -> None:
     """Create the chroot with Asterisk once; a no-op when ``root/usr/sbin/asterisk`` exists.
 
@@ -194,9 +203,15 @@ def provision(cfg: SandboxConfig | None = None) -> None:
     if (cfg.root / "usr/sbin/asterisk").exists():
         return
     _require_root()
+    if cfg.root.resolve() == Path("/"):
+        raise SandboxError(
+            "the sandbox root must not be /: set FOURTEEN_SANDBOX_ROOT to a directory of its own"
+        )
     if not (cfg.root / "usr/bin/apt-get").exists():
+        if cfg.root.exists() and any(cfg.root.iterdir()):
+            raise SandboxError(f"{cfg.root} exists but is no Debian chroot: remove it or choose another root")
         if shutil.which("debootstrap") is None:
-            _run(["apt-get", *APT_OPTS, "install", "-y", "debootstrap"], timeout=600)
+            _install_host_package("debootstrap")
         partial = cfg.root.with_name(cfg.root.name + ".partial")
         if partial.exists():
             if _is_mountpoint(partial / "proc"):
@@ -205,7 +220,7 @@ def provision(cfg: SandboxConfig | None = None) -> None:
         partial.parent.mkdir(parents=True, exist_ok=True)
         _run(["debootstrap", "--variant=minbase", SUITE, str(partial)], timeout=1200)
         if cfg.root.exists():
-            shutil.rmtree(cfg.root)
+            cfg.root.rmdir()  # empty, checked above
         partial.rename(cfg.root)
     mounted = _mount_proc(cfg)
     try:
@@ -229,7 +244,7 @@ def render(template: str, values: dict[str, str], name: str = "<template>") -> s
 
 
 def render_config(cfg: SandboxConfig, dest_dir: Path | None = None) -> Path:
-    """Fill every ``*.conf`` template from ``cfg.template_dir`` into ``dest_dir`` (default: the instance's etc).
+    """Fill every ``*.conf`` template from ``cfg.template_dir`` into ``dest_dir`` (default: instance etc).
 
     Also creates the instance's run/log/spool/lib/sounds directories that the rendered asterisk.conf names.
     Returns the directory written.
@@ -301,8 +316,8 @@ def _port_open(host: str, port: int) -> bool:
 def up(cfg: SandboxConfig | None = None) -> dict[str, Any]:
     """Provision if needed, render the config and start Asterisk; return :func:`status`.
 
-    Idempotent: when Asterisk already runs, the config is re-rendered and ``core reload`` applies it (a changed
-    modules.conf needs ``down`` + ``up``).
+    Idempotent: when Asterisk already runs, the config is re-rendered and ``core reload`` applies it (a
+    changed modules.conf needs ``down`` + ``up``).
     """
     cfg = cfg or SandboxConfig()
     _require_root()
@@ -321,6 +336,11 @@ def up(cfg: SandboxConfig | None = None) -> dict[str, Any]:
         (run_dir / _PROC_MARKER).write_text("1\n")
     started = time.monotonic()
     _run(_asterisk(cfg), timeout=cfg.boot_timeout)  # daemonises; the pidfile appears in run_dir
+    # The parent returns before the daemon has opened its control socket; wait for it before asking it.
+    ctl = run_dir / "asterisk.ctl"
+    deadline = started + cfg.boot_timeout
+    while not (ctl.exists() and _pid(cfg)) and time.monotonic() < deadline:
+        time.sleep(0.02)
     booted = _run(_asterisk(cfg, "-rx", "core waitfullybooted"), check=False, timeout=cfg.boot_timeout)
     if booted.returncode != 0 or _pid(cfg) is None:
         log = cfg.host_path(f"{cfg.log_dir}/messages.log")
