@@ -85,17 +85,32 @@ def main(argv: list[str] | None = None) -> int:
         area, area_src = m["main_area_code"], m["main_area_code_source"]
         if not area and code in AREA_CODE_FROM_EVIDENCE:
             area, area_src = AREA_CODE_FROM_EVIDENCE[code]
-        status = "not_connected" if code in NOT_CONNECTED else (
-            "active" if m["fourteen_plus_number"] else "technical")
-        mrows.append({
-            "cbs_code": code, "name": m["name"], "name_short": m["name_short"], "province": m["province"],
-            "seat": m["seat"], "main_area_code": area, "main_area_code_source": area_src,
-            "phone_general": m["phone_general"], "phone_ref_date": m["phone_ref_date"],
-            "fourteen_plus_number": m["fourteen_plus_number"], "status": status,
-            "status_source": NOT_CONNECTED.get(code, "14+ number published (sources 2014-2019)"
-                                               if status == "active" else
-                                               "no published 14+ number found; technically connected"),
-        })
+        status = (
+            "not_connected"
+            if code in NOT_CONNECTED
+            else ("active" if m["fourteen_plus_number"] else "technical")
+        )
+        mrows.append(
+            {
+                "cbs_code": code,
+                "name": m["name"],
+                "name_short": m["name_short"],
+                "province": m["province"],
+                "seat": m["seat"],
+                "main_area_code": area,
+                "main_area_code_source": area_src,
+                "phone_general": m["phone_general"],
+                "phone_ref_date": m["phone_ref_date"],
+                "fourteen_plus_number": m["fourteen_plus_number"],
+                "status": status,
+                "status_source": NOT_CONNECTED.get(
+                    code,
+                    "14+ number published (sources 2014-2019)"
+                    if status == "active"
+                    else "no published 14+ number found; technically connected",
+                ),
+            }
+        )
     write(out / "municipalities.csv", list(mrows[0].keys()), mrows)
 
     # --- area codes: evidenced municipalities, plus each municipality's main area code ---------------
@@ -109,20 +124,31 @@ def main(argv: list[str] | None = None) -> int:
     arows = []
     for a in area_codes:
         codes = sorted(members[a["area_code"]], key=lambda c: by_code[c]["name"].lower())
-        arows.append({
-            "area_code": a["area_code"], "main_place": a["main_place"],
-            "municipalities": ";".join(codes),
-            "evidence": "shared" if len(codes) > 1 else "one municipality evidenced; completeness unknown",
-            "places_evidenced": a["places_evidenced"],
-        })
+        arows.append(
+            {
+                "area_code": a["area_code"],
+                "main_place": a["main_place"],
+                "municipalities": ";".join(codes),
+                "evidence": "shared"
+                if len(codes) > 1
+                else "one municipality evidenced; completeness unknown",
+                "places_evidenced": a["places_evidenced"],
+            }
+        )
     write(out / "area_codes.csv", list(arows[0].keys()), arows)
 
     # --- places ---------------------------------------------------------------------------------------
-    prows = [{
-        "place": p["place"], "kind": place_kind(p["kind"]), "woonplaats_code": p["woonplaats_code"],
-        "municipality_cbs_code": p["municipality_cbs_code"], "area_code": p["area_code"],
-        "area_code_indicative": p["area_code_indicative"],
-    } for p in places]
+    prows = [
+        {
+            "place": p["place"],
+            "kind": place_kind(p["kind"]),
+            "woonplaats_code": p["woonplaats_code"],
+            "municipality_cbs_code": p["municipality_cbs_code"],
+            "area_code": p["area_code"],
+            "area_code_indicative": p["area_code_indicative"],
+        }
+        for p in places
+    ]
     write(out / "places.csv", list(prows[0].keys()), prows)
 
     # --- aliases --------------------------------------------------------------------------------------
@@ -144,9 +170,18 @@ def main(argv: list[str] | None = None) -> int:
         if key in seen:
             continue
         seen.add(key)
-        alrows.append({"alias": a["alias"], "municipality_cbs_code": a["municipality_cbs_code"], "kind": kind,
-                       "place": place, "source": a["source"]})
-    extra = read(ROOT / "data" / "aliases_extra.csv") if (ROOT / "data" / "aliases_extra.csv").exists() else []
+        alrows.append(
+            {
+                "alias": a["alias"],
+                "municipality_cbs_code": a["municipality_cbs_code"],
+                "kind": kind,
+                "place": place,
+                "source": a["source"],
+            }
+        )
+    extra = (
+        read(ROOT / "data" / "aliases_extra.csv") if (ROOT / "data" / "aliases_extra.csv").exists() else []
+    )
     for e in extra:
         key = (e["municipality_cbs_code"], e["alias"], e.get("place", ""))
         if key not in seen:
@@ -155,23 +190,34 @@ def main(argv: list[str] | None = None) -> int:
     write(out / "aliases.csv", ["alias", "municipality_cbs_code", "kind", "place", "source"], alrows)
 
     # --- 14+ numbers (as published, for reference and for announcing) ---------------------------------
-    frows = [{
-        "municipality_cbs_code": f["municipality_cbs_code"], "name_in_source": f["name_in_source"],
-        "fourteen_plus_number": f["fourteen_plus_number"], "area_code": f["area_code"],
-        "historic": "1" if f["status"].startswith("historisch") else "", "ref_date": f["ref_date"],
-        "source": f["source"],
-    } for f in fourteen]
+    frows = [
+        {
+            "municipality_cbs_code": f["municipality_cbs_code"],
+            "name_in_source": f["name_in_source"],
+            "fourteen_plus_number": f["fourteen_plus_number"],
+            "area_code": f["area_code"],
+            "historic": "1" if f["status"].startswith("historisch") else "",
+            "ref_date": f["ref_date"],
+            "source": f["source"],
+        }
+        for f in fourteen
+    ]
     write(out / "fourteen_plus.csv", list(frows[0].keys()), frows)
 
     amb = read(src / "ambiguous_places.csv")
-    write(out / "ambiguous_places.csv", ["name", "place_official", "municipality_cbs_code", "municipality_name",
-                                         "n_municipalities"], amb)
+    write(
+        out / "ambiguous_places.csv",
+        ["name", "place_official", "municipality_cbs_code", "municipality_name", "n_municipalities"],
+        amb,
+    )
 
     unreachable = [m["name"] for m in mrows if not any(m["cbs_code"] in s for s in members.values())]
     if unreachable:
         print("municipalities behind no area code:", unreachable, file=sys.stderr)
         return 1
-    bad = [m["name"] for m in mrows if m["main_area_code"] and not re.fullmatch(r"0\d{1,3}", m["main_area_code"])]
+    bad = [
+        m["name"] for m in mrows if m["main_area_code"] and not re.fullmatch(r"0\d{1,3}", m["main_area_code"])
+    ]
     if bad:
         print("malformed area codes:", bad, file=sys.stderr)
         return 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import subprocess
@@ -79,7 +80,8 @@ async def test_silence(tmp_path: Path) -> None:
 
 @needs_tools
 async def test_frisian_voice_falls_back_to_dutch() -> None:
-    listing = subprocess.run(["espeak-ng", "--voices=fy"], capture_output=True, text=True).stdout
+    proc = await asyncio.create_subprocess_exec("espeak-ng", "--voices=fy", stdout=asyncio.subprocess.PIPE)
+    listing = (await proc.communicate())[0].decode()
     has_frisian = any(line.split()[1:2] == ["fy"] for line in listing.splitlines()[1:])
     assert await espeak_voice("fy") == ("fy" if has_frisian else "nl")
     assert await espeak_voice("en") == "en"
@@ -137,7 +139,7 @@ async def test_build_prompts_rejects_conflicting_texts(tmp_path: Path) -> None:
     if MISSING:
         pytest.skip(f"{' and '.join(MISSING)} not installed")
     items = [Prompt("greeting", "nl", "Hallo.", "greeting"), Prompt("greeting", "nl", "Dag.", "greeting")]
-    with pytest.raises(ValueError, match="nl/greeting.wav"):
+    with pytest.raises(ValueError, match=r"nl/greeting\.wav"):
         await build_prompts(tmp_path, items)
 
 

@@ -205,7 +205,7 @@ async def silence(out_path: str | os.PathLike[str], seconds: float, rate: int = 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_path(out)
     try:
-        await _run(["sox", "-q", "-n", *_sox_output(rate, tmp), "trim", "0", f"{seconds:.3f}"])
+        await _run(["sox", "-q", "-D", "-n", *_sox_output(rate, tmp), "trim", "0", f"{seconds:.3f}"])
         tmp.replace(out)
     finally:
         tmp.unlink(missing_ok=True)
@@ -267,7 +267,6 @@ async def build_prompts(
         raise ValueError(f"concurrency must be at least 1, got {concurrency}")
     require_tools()
     root = Path(out_dir)
-    root.mkdir(parents=True, exist_ok=True)
 
     unique: dict[str, Prompt] = {}
     for p in prompts:
@@ -277,16 +276,18 @@ async def build_prompts(
             raise ValueError(f"two different texts for {key}: {seen.text!r} and {p.text!r}")
 
     index_path = root / INDEX_FILE
-    index = _load_index(index_path)
     voices = {lang: await espeak_voice(lang) for lang in {p.text_lang for p in unique.values()}}
-    todo: list[tuple[str, Prompt, str]] = []
-    skipped = 0
-    for key, p in unique.items():
-        digest = _digest(p.text, voices[p.text_lang], rate, speed)
-        if index.get(key) == digest and (root / key).is_file():
-            skipped += 1
-        else:
-            todo.append((key, p, digest))
+    digests = {key: _digest(p.text, voices[p.text_lang], rate, speed) for key, p in unique.items()}
+
+    def plan() -> tuple[dict[str, str], list[str]]:  # file system work, in a thread
+        root.mkdir(parents=True, exist_ok=True)
+        index = _load_index(index_path)
+        stale = [k for k, d in digests.items() if index.get(k) != d or not (root / k).is_file()]
+        return index, stale
+
+    index, stale = await asyncio.to_thread(plan)
+    todo = [(key, unique[key], digests[key]) for key in stale]
+    skipped = len(unique) - len(todo)
 
     total = len(unique)
     done = skipped
@@ -314,7 +315,7 @@ async def build_prompts(
                 tg.create_task(worker())
     finally:
         if todo:
-            _save_index(index_path, index)
+            await asyncio.to_thread(_save_index, index_path, dict(index))
     return BuildResult(generated=len(todo), skipped=skipped, seconds=time.monotonic() - started)
 
 

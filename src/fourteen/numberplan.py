@@ -39,6 +39,8 @@ def normalise_area_code(raw: object) -> str | None:
     if not isinstance(raw, str):
         return None
     digits = "".join(ch for ch in raw[:64] if ch.isdigit() and ch.isascii())
+    if digits == "14":
+        return None
     if digits.startswith("14") and len(digits) >= 5:
         digits = digits[2:]
     if digits and not digits.startswith("0"):

@@ -123,12 +123,18 @@ _CATALOGUE: dict[str, dict[str, str]] = {
         "fy": "Efkes geduld asjebleaft.",
     },
     "not_connected": {
-        "nl": "Gemeente {name} is niet bereikbaar via het 14-nummer. U kunt de gemeente zelf bellen op {number}.",
+        "nl": (
+            "Gemeente {name} is niet bereikbaar via het 14-nummer. "
+            "U kunt de gemeente zelf bellen op {number}."
+        ),
         "en": (
             "The municipality of {name} cannot be reached through the 14 number. "
             "You can call the municipality yourself on {number}."
         ),
-        "fy": "Gemeente {name} is net te berikken fia it 14-nûmer. Jo kinne de gemeente sels skilje op {number}.",
+        "fy": (
+            "Gemeente {name} is net te berikken fia it 14-nûmer. "
+            "Jo kinne de gemeente sels skilje op {number}."
+        ),
     },
     "offer_transfer": {
         "nl": "Blijf aan de lijn om doorverbonden te worden.",
@@ -137,7 +143,9 @@ _CATALOGUE: dict[str, dict[str, str]] = {
     },
     "other_area": {
         "nl": "Gemeente {name} heeft een eigen 14-nummer: 14 {area_code}. We verbinden u nu door.",
-        "en": "The municipality of {name} has its own 14 number: 14 {area_code}. We are transferring you now.",
+        "en": (
+            "The municipality of {name} has its own 14 number: 14 {area_code}. We are transferring you now."
+        ),
         "fy": "Gemeente {name} hat in eigen 14-nûmer: 14 {area_code}. Wy ferbine jo no troch.",
     },
     "ambiguous": {
@@ -152,7 +160,9 @@ _CATALOGUE: dict[str, dict[str, str]] = {
     },
     "sorry_unavailable": {
         "nl": "Het lukt nu niet om u door te verbinden. Bel gemeente {name} zelf op {number}.",
-        "en": "We cannot transfer you right now. Please call the municipality of {name} yourself on {number}.",
+        "en": (
+            "We cannot transfer you right now. Please call the municipality of {name} yourself on {number}."
+        ),
         "fy": "It slagget no net om jo troch te ferbinen. Skilje gemeente {name} sels op {number}.",
     },
     "busy": {

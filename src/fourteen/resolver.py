@@ -1,7 +1,7 @@
 """From (dialled area code, what the caller said or pressed) to ranked municipalities and one decision.
 
 The resolver is pure and synchronous: it reads an immutable :class:`NumberPlan` snapshot and never does
-I/O, so it can be called on the event loop (a few microseconds per utterance) and tested exhaustively.
+I/O, so it can be called on the event loop (microseconds per utterance) and tested exhaustively.
 
 How a transcript is matched:
 
@@ -9,31 +9,39 @@ How a transcript is matched:
 * every run of up to ``MAX_SPAN`` consecutive tokens that contains a content word is looked up whole
   (squashed, so "bor sele" finds Borsele) in an index of names, aliases and places — whole words only,
   so "ede" inside "tevreden" never counts;
-* runs without an exact hit are compared with ``fuzz.ratio`` (not ``WRatio``, which favours short names)
-  against the names behind the dialled area code, and with a stricter cut-off against the whole country;
-  names of four letters or fewer (Ede, Epe, Oss, Urk) only match exactly;
+* behind the dialled code, runs without an exact hit are compared with ``fuzz.ratio`` (not ``WRatio``,
+  which favours short names), and a run may be the first word of a longer name ("Alphen") or a clear
+  prefix ("Achtkar…"), which is worth a confirmation, not a route;
+* only when nothing behind the dialled code is clear is the whole country searched, with a stricter
+  cut-off and without hamlets (a near miss on a hamlet somewhere is noise);
+* names of four letters or fewer (Ede, Epe, Oss, Urk) only match exactly, and inside a sentence a short
+  place name or an everyday word ("best", "echt", "drie") is not taken for a name;
 * after a correction ("nee, niet Goes maar Kapelle") only what follows the last correction counts.
 
-The decision uses the score of the best candidate and its margin over the best *other* municipality.
+The decision uses the best candidate's score and its margin over the best *other* municipality; names
+behind the dialled code come first unless a name elsewhere is clearly better.
 """
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from rapidfuzz import fuzz, process
 
 from .normalise import (
     CORRECTION_MARKERS,
+    FRAME_WORDS,
     OPERATOR_WORDS,
     ORDINARY_WORDS,
     STOPWORDS,
     clean,
     key,
+    literal_key,
+    literal_tokens,
+    spoken_forms,
     tokens,
     without_cbs_suffix,
 )
@@ -51,17 +59,23 @@ DECISIONS: tuple[Decision, ...] = (
 )
 
 MAX_SPAN = 5  # tokens in the longest name ("Nuenen, Gerwen en Nederwetten" is 4)
-ROUTE_MIN = 88.0  # a candidate this good, with a clear margin, is routed without asking
-CONFIRM_MIN = 72.0  # below this nothing is proposed
+ROUTE_MIN = 83.0  # a candidate this good, with a clear margin, is routed without asking
+CONFIRM_MIN = 70.0  # below this nothing is proposed
 MARGIN_MIN = 8.0  # the best must beat the best other municipality by this much to route
 OTHER_AREA_MIN = 90.0  # naming a municipality elsewhere must be this clear (the country is a big haystack)
-FUZZY_MIN_LEN = 5  # keys this short only match exactly
+OTHER_AREA_MARGIN = 20.0  # ... and clearly better than the best name behind the dialled code
+FUZZY_MIN_LEN = 5  # keys shorter than this only match exactly
+SHORT_KEY = 3  # keys this short that match only after folding ("os" for Oss) are worth a question
+SHORT_FOLDED = 78.0
+PARTIAL = 80.0  # the first word of a longer name ("Alphen" for Alphen aan den Rijn)
+HYPHEN_PART = 90.0  # one half of a double name ("Hardinxveld" for Hardinxveld-Giessendam)
+PREFIX_MIN_COVER = 0.4  # a prefix must cover this share of the name to count
 IN_AREA_BONUS = 4.0  # candidates behind the dialled code rank first at similar scores
-ORDINARY_CAP = 80.0  # an everyday word inside a sentence is a guess, not a name
 HAMLET_PENALTY = 6.0  # a hamlet elsewhere rarely beats a near-miss behind the dialled code
+SENTENCE_PENALTY = 12.0  # a near miss inside a sentence of other words is probably one of those words
 DTMF_OPERATOR = "0"
 
-Kind = Literal["municipality", "alias", "place"]
+Kind = Literal["municipality", "alias", "place", "partial"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +84,8 @@ class Target:
     label: str
     kind: Kind
     place: str = ""
+    strength: int = 2  # 3: a municipality's own name, 2: alias or woonplaats, 1: hamlet (kern)
+    literal: str = ""  # unfolded key, to prefer "Ede" over "Eede" when both fold to the same key
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,12 +136,14 @@ class _Hit:
     pos: int  # index of the span's last token: later mentions win after a correction
     target: Target
     key: str
+    literal: bool = False  # the words said are the name as written, not just alike after folding
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class _AreaIndex:
     members: frozenset[str]
-    keys: list[str] = field(default_factory=list)
+    keys: tuple[str, ...]  # fuzzy-matchable keys of names behind the code
+    partial: dict[str, list[tuple[float, Target]]]  # parts and first words of names behind the code
 
 
 class Resolver:
@@ -138,14 +156,13 @@ class Resolver:
         for t, k in self._targets(plan):
             if k and t not in self._index[k]:
                 self._index[k].append(t)
+        self._index = dict(self._index)
         self._by_len: dict[int, list[str]] = defaultdict(list)
-        for k in self._index:
-            if len(k) >= FUZZY_MIN_LEN:
-                self._by_len[len(k)].append(k)
-        self._woonplaatsen = {(p.cbs_code, p.name) for p in plan.places if p.kind == "woonplaats"}
         self._keys_of: dict[str, set[str]] = defaultdict(set)
         for k, ts in self._index.items():
             if len(k) >= FUZZY_MIN_LEN:
+                if any(t.strength > 1 for t in ts):
+                    self._by_len[len(k)].append(k)
                 for t in ts:
                     self._keys_of[t.cbs_code].add(k)
         self._areas: dict[str, _AreaIndex] = {}
@@ -153,24 +170,48 @@ class Resolver:
     # -- index -------------------------------------------------------------------------------------
     @staticmethod
     def _targets(plan: NumberPlan) -> Iterable[tuple[Target, str]]:
+        woonplaatsen = {(p.cbs_code, p.name) for p in plan.places if p.kind == "woonplaats"}
         for m in plan.municipalities.values():
-            for label in {m.name, m.name_short, without_cbs_suffix(m.name), m.spoken_name} - {""}:
-                yield Target(m.cbs_code, label, "municipality"), key(label)
+            names = {m.name, m.name_short, m.spoken_name} - {""}
+            for label in set().union(*(spoken_forms(n) for n in names)):
+                yield Target(m.cbs_code, m.name, "municipality", "", 3, literal_key(label)), key(label)
         for a in plan.aliases:
             if a.cbs_code in plan.municipalities:
-                yield Target(a.cbs_code, a.alias, "alias", a.place), key(without_cbs_suffix(a.alias))
+                for label in spoken_forms(a.alias):
+                    t = Target(a.cbs_code, a.alias, "alias", a.place, 2, literal_key(label))
+                    yield t, key(label)
         for p in plan.places:
             if p.cbs_code in plan.municipalities:
-                label = without_cbs_suffix(p.name)
-                yield Target(p.cbs_code, label, "place", p.name), key(_strip_bag_suffix(label))
+                strength = 2 if (p.cbs_code, p.name) in woonplaatsen else 1
+                for label in spoken_forms(p.name):
+                    yield (
+                        Target(p.cbs_code, p.name, "place", p.name, strength, literal_key(label)),
+                        key(label),
+                    )
 
     def _area(self, area_code: str | None) -> _AreaIndex:
         code = area_code or ""
         area = self._areas.get(code)
         if area is None:
             members = frozenset(m.cbs_code for m in self.plan.members(code)) if code else frozenset()
-            keys = sorted(set().union(*(self._keys_of[c] for c in members))) if members else []
-            area = self._areas[code] = _AreaIndex(members, keys)
+            keys = tuple(sorted(set().union(*(self._keys_of[c] for c in members)))) if members else ()
+            partial: dict[str, list[tuple[float, Target]]] = defaultdict(list)
+            for m in self.plan.members(code) if code else ():
+                for name in {without_cbs_suffix(m.name), m.name_short}:
+                    parts = name.split("-")
+                    if len(parts) > 1:  # "Hardinxveld" for Hardinxveld-Giessendam: how people say it
+                        for part in parts:
+                            k = key(part)
+                            if len(k) >= FUZZY_MIN_LEN:
+                                partial[k].append(
+                                    (HYPHEN_PART, Target(m.cbs_code, m.name, "partial", "", 2, k))
+                                )
+                    words = [w for w in literal_tokens(name) if w not in STOPWORDS]
+                    if len(literal_tokens(name)) > 1 and words and len(key(words[0])) >= FUZZY_MIN_LEN:
+                        k = key(words[0])  # "Alphen" for Alphen aan den Rijn: likely, but worth asking
+                        if not any(t.cbs_code == m.cbs_code for _, t in partial[k]):
+                            partial[k].append((PARTIAL, Target(m.cbs_code, m.name, "partial", "", 2, k)))
+            area = self._areas[code] = _AreaIndex(members, keys, dict(partial))
         return area
 
     # -- public API --------------------------------------------------------------------------------
@@ -182,15 +223,17 @@ class Resolver:
         toks = tokens(text)
         if not toks:
             return Resolution("retry", code, reason="nothing said", transcript=text)
+        lits = literal_tokens(text)
+        if len(lits) != len(toks):  # cannot happen (same split); never trust it blindly
+            lits = toks
 
-        operator = any(t in OPERATOR_WORDS for t in toks)
-        hits = self._match(toks, area)
-        hits = _after_last_correction(hits, toks)
-        content = [t for t in toks if t not in STOPWORDS]
-        best = self._best_per_municipality(hits, content, area)
+        operator = any(t in OPERATOR_WORDS for t in lits)
+        hits = self._match(toks, lits, area)
+        hits, first = _after_last_correction(hits, lits)
+        other_words = [t for t in lits[first:] if t not in FRAME_WORDS and t not in OPERATOR_WORDS]
+        best = self._best_per_municipality(hits, len(other_words), area)
         ranked = sorted(best.values(), key=lambda h: self._rank(h, area), reverse=True)
-        candidates = tuple(self._candidate(h, area) for h in ranked[: self.max_candidates])
-        return self._decide(code, text, candidates, ranked, area, operator)
+        return self._decide(code, text, ranked, area, operator)
 
     def resolve_dtmf(self, area_code: object, digits: object) -> Resolution:
         """A key press in the menu: its municipality, "0" for a person, anything else: ask again."""
@@ -205,37 +248,36 @@ class Resolver:
             return Resolution("retry", code, reason="no menu option for that key", transcript=pressed)
         cand = (Candidate(m.cbs_code, m.name, 100.0, True, matched=f"dtmf {pressed}"),)
         if m.status == "not_connected":
-            return Resolution(
-                "not_connected", code, cand, reason="municipality not connected", transcript=pressed
-            )
+            return Resolution("not_connected", code, cand, reason="not connected", transcript=pressed)
         return Resolution("route", code, cand, reason="menu choice", transcript=pressed)
 
     # -- matching ----------------------------------------------------------------------------------
-    def _match(self, toks: tuple[str, ...], area: _AreaIndex) -> list[_Hit]:
+    def _match(self, toks: tuple[str, ...], lits: tuple[str, ...], area: _AreaIndex) -> list[_Hit]:
         hits: list[_Hit] = []
         fuzzy_spans: list[tuple[str, int, int]] = []
         exact_in_area = False
         n = len(toks)
         for i in range(n):
-            squashed = ""
+            squashed = literal = ""
             for j in range(i, min(n, i + MAX_SPAN)):
                 squashed += toks[j]
-                if all(t in STOPWORDS for t in toks[i : j + 1]):
+                literal += lits[j]
+                if all(t in STOPWORDS for t in lits[i : j + 1]):
                     continue
                 here = False
                 for t in self._index.get(squashed, ()):
-                    hits.append(_Hit(100.0, i, j, t, squashed))
+                    is_literal = t.literal == literal
+                    score = 100.0 if is_literal or len(squashed) > SHORT_KEY else SHORT_FOLDED
+                    hits.append(_Hit(score, i, j, t, squashed, is_literal))
                     here = here or t.cbs_code in area.members
                 exact_in_area = exact_in_area or here
-                if (
-                    not here
-                    and len(squashed) >= FUZZY_MIN_LEN
-                    and j - i < 3
-                    and toks[i] not in STOPWORDS
-                    and toks[j] not in STOPWORDS
-                    and toks[i] not in OPERATOR_WORDS
-                    and toks[j] not in OPERATOR_WORDS
-                ):
+                if here or lits[i] in STOPWORDS or lits[j] in STOPWORDS:
+                    continue
+                if lits[i] in OPERATOR_WORDS or lits[j] in OPERATOR_WORDS:
+                    continue
+                if i == j:
+                    hits.extend(self._partial(squashed, i, area))
+                if len(squashed) >= FUZZY_MIN_LEN:
                     fuzzy_spans.append((squashed, i, j))
         if not exact_in_area and fuzzy_spans and area.keys:
             for span, start, pos in fuzzy_spans:
@@ -243,47 +285,55 @@ class Resolver:
                     span, area.keys, scorer=fuzz.ratio, score_cutoff=CONFIRM_MIN - IN_AREA_BONUS, limit=4
                 ):
                     hits.extend(_Hit(score, start, pos, t, k) for t in self._index[k])
-        if fuzzy_spans and not any(h.score >= ROUTE_MIN for h in hits):
+        if fuzzy_spans and not any(h.score >= ROUTE_MIN and h.target.cbs_code in area.members for h in hits):
             # Nothing clear behind the dialled code: perhaps the caller named a place elsewhere.
             for span, start, pos in fuzzy_spans:
+                if pos - start > 2:
+                    continue
                 lo, hi = int(len(span) * 0.8), int(len(span) * 1.25) + 1
                 pool = [k for size in range(lo, hi + 1) for k in self._by_len.get(size, ())]
                 for k, score, _ in process.extract(
                     span, pool, scorer=fuzz.ratio, score_cutoff=OTHER_AREA_MIN, limit=3
                 ):
-                    hits.extend(_Hit(score, start, pos, t, k) for t in self._index[k])
+                    hits.extend(_Hit(score, start, pos, t, k) for t in self._index[k] if t.strength > 1)
         return _drop_contained(hits)
 
-    def _best_per_municipality(
-        self, hits: list[_Hit], content: list[str], area: _AreaIndex
-    ) -> dict[str, _Hit]:
+    def _partial(self, span: str, i: int, area: _AreaIndex) -> list[_Hit]:
+        """First word of a longer name behind the code, or a clear prefix of one: a guess worth asking."""
+        found = [_Hit(score, i, i, t, span) for score, t in area.partial.get(span, ())]
+        if len(span) >= 4 and not found:
+            for k in area.keys:
+                if k.startswith(span) and len(span) / len(k) >= PREFIX_MIN_COVER:
+                    score = min(ROUTE_MIN - 1, CONFIRM_MIN + 20 * len(span) / len(k))
+                    found.extend(
+                        _Hit(score, i, i, t, k) for t in self._index[k] if t.cbs_code in area.members
+                    )
+        return found
+
+    def _best_per_municipality(self, hits: list[_Hit], words: int, area: _AreaIndex) -> dict[str, _Hit]:
+        """Best hit per municipality; ``words`` counts what was said besides the frame ("ik wil naar")."""
         best: dict[str, _Hit] = {}
-        lone = len(content) <= 1
         for h in hits:
-            score = h.score
-            if h.key in ORDINARY_WORDS and not lone:
-                score = min(score, ORDINARY_CAP)
-            h = _Hit(score, h.start, h.pos, h.target, h.key)
+            if words > 1 and h.key in ORDINARY_WORDS:
+                continue  # "dat is het best", "echt waar": everyday words inside a sentence
+            if words > 1 and len(h.key) <= 4 and h.target.strength < 3:
+                continue  # a short place name inside a sentence is most likely an ordinary word
+            if words > 2 and h.score < 100:
+                h = _Hit(h.score - SENTENCE_PENALTY, h.start, h.pos, h.target, h.key, h.literal)
             cur = best.get(h.target.cbs_code)
             if cur is None or self._rank(h, area) > self._rank(cur, area):
                 best[h.target.cbs_code] = h
         return best
 
-    def _rank(self, h: _Hit, area: _AreaIndex) -> tuple[float, int, int]:
+    @staticmethod
+    def _rank(h: _Hit, area: _AreaIndex) -> tuple[float, int, bool, int]:
         """Ordering of hits: score, nudged towards the dialled code and away from hamlets elsewhere."""
         effective = h.score
         if h.target.cbs_code in area.members:
             effective += IN_AREA_BONUS
-        elif self._strength(h) < 2:
+        elif h.target.strength < 2:
             effective -= HAMLET_PENALTY
-        return (effective, h.pos, self._strength(h))
-
-    def _strength(self, h: _Hit) -> int:
-        """How much a name says: a municipality's own name or a woonplaats (2) over a hamlet (1)."""
-        t = h.target
-        if t.kind != "place":
-            return 2
-        return 2 if (t.cbs_code, t.place) in self._woonplaatsen else 1
+        return (effective, h.pos, h.literal, h.target.strength)
 
     def _candidate(self, h: _Hit, area: _AreaIndex) -> Candidate:
         m = self.plan.municipalities[h.target.cbs_code]
@@ -298,59 +348,86 @@ class Resolver:
 
     # -- deciding ----------------------------------------------------------------------------------
     def _decide(
-        self,
-        code: str | None,
-        text: str,
-        candidates: tuple[Candidate, ...],
-        ranked: list[_Hit],
-        area: _AreaIndex,
-        operator: bool,
+        self, code: str | None, text: str, ranked: list[_Hit], area: _AreaIndex, operator: bool
     ) -> Resolution:
-        def res(
-            decision: Decision, reason: str, cands: tuple[Candidate, ...] = candidates, **kw: object
-        ) -> Resolution:
+        def res(decision: Decision, reason: str, order: list[_Hit], **kw: object) -> Resolution:
+            cands = tuple(self._candidate(h, area) for h in order[: self.max_candidates])
             return Resolution(decision, code, cands, reason=reason, transcript=text, **kw)  # type: ignore[arg-type]
 
         if not ranked or ranked[0].score < CONFIRM_MIN:
-            if operator:
-                return res("operator", "asked for a person")
-            return res("retry", "no name recognised")
-        top = ranked[0]
-        if operator and top.score < ROUTE_MIN:
-            return res("operator", "asked for a person")
+            return res(
+                "operator" if operator else "retry",
+                "asked for a person" if operator else "no name recognised",
+                ranked,
+            )
+        if operator and ranked[0].score < ROUTE_MIN:
+            return res("operator", "asked for a person", ranked)
 
-        # The same name in several municipalities: the dialled code may settle it, or the weight of the
-        # name (a municipality or woonplaats over a hamlet elsewhere).
+        # Names behind the dialled code come first, unless a name elsewhere is clearly better.
+        inside = [h for h in ranked if h.target.cbs_code in area.members]
+        top = ranked[0]
+        lead = self._rank(top, area)[0] - self._rank(inside[0], area)[0] if inside else 0.0
+        if inside and top.target.cbs_code not in area.members and lead < OTHER_AREA_MARGIN:
+            top = inside[0]
+        order = [top, *(h for h in ranked if h is not top)]
+
+        # The same name in several municipalities: the dialled code may settle it, then the weight of the
+        # name (a municipality's own name, then a woonplaats, over a hamlet), then the exact spelling.
         same = [h for h in ranked if h.key == top.key and h.score == top.score]
         if len(same) > 1:
             in_area = [h for h in same if h.target.cbs_code in area.members]
-            strongest = max(self._strength(h) for h in same)
-            pool = in_area or [h for h in same if self._strength(h) == strongest]
+            # behind the dialled code a municipality's own name beats a place; elsewhere both are real
+            if in_area:
+                own = [h for h in in_area if h.target.strength == 3]
+                pool = own or in_area
+            else:
+                pool = _strongest(same, 2)
+            if len(pool) > 1 and any(h.literal for h in pool):
+                pool = [h for h in pool if h.literal]
             if len(pool) > 1:
                 return res(
                     "ambiguous",
                     "place name exists in several municipalities",
+                    order,
                     ambiguous_place=top.target.label,
                     ambiguous_between=tuple(h.target.cbs_code for h in pool),
                 )
+            if in_area and not pool[0].literal and any(h.literal and h.target.strength > 1 for h in same):
+                # "Roosendaal" said on Rozendaal's code: alike, but the caller may mean the other one
+                top = pool[0]
+                return res(
+                    "confirm", "sounds like a name elsewhere", [top, *(h for h in ranked if h is not top)]
+                )
             top = pool[0]
-            ranked = [top, *(h for h in ranked if h not in same)]
-            candidates = tuple(self._candidate(h, area) for h in ranked[: self.max_candidates])
+            order = [top, *(h for h in ranked if h.target.cbs_code != top.target.cbs_code)]
+            ranked = [h for h in ranked if h is top or h not in same]  # settled: no longer rivals
 
         m = self.plan.municipalities[top.target.cbs_code]
         if m.cbs_code not in area.members:
             if top.score >= OTHER_AREA_MIN:
                 if m.status == "not_connected":
-                    return res("not_connected", "municipality not connected to 14+", candidates)
-                return res("other_area", "municipality is not behind the dialled area code", candidates)
-            return res("confirm", "unsure, and not behind the dialled area code", candidates)
+                    return res("not_connected", "municipality not connected to 14+", order)
+                return res("other_area", "municipality is not behind the dialled area code", order)
+            return res("confirm", "unsure, and not behind the dialled area code", order)
 
-        margin = self._rank(top, area)[0] - (self._rank(ranked[1], area)[0] if len(ranked) > 1 else 0.0)
+        rivals = [
+            h
+            for h in ranked
+            if h is not top
+            and h.target.cbs_code != m.cbs_code
+            and (h.target.cbs_code in area.members or h.target.strength > 1)
+        ]
+        margin = self._rank(top, area)[0] - (self._rank(rivals[0], area)[0] if rivals else 0.0)
         if top.score >= ROUTE_MIN and margin >= MARGIN_MIN:
             if m.status == "not_connected":
-                return res("not_connected", "municipality not connected to 14+", candidates)
-            return res("route", "clear match", candidates)
-        return res("confirm", "close call" if top.score >= ROUTE_MIN else "unsure match", candidates)
+                return res("not_connected", "municipality not connected to 14+", order)
+            return res("route", "clear match", order)
+        return res("confirm", "close call" if top.score >= ROUTE_MIN else "unsure match", order)
+
+
+def _strongest(hits: list[_Hit], cap: int) -> list[_Hit]:
+    best = max(min(h.target.strength, cap) for h in hits)
+    return [h for h in hits if min(h.target.strength, cap) == best]
 
 
 def _drop_contained(hits: list[_Hit]) -> list[_Hit]:
@@ -365,20 +442,16 @@ def _drop_contained(hits: list[_Hit]) -> list[_Hit]:
     ]
 
 
-def _after_last_correction(hits: list[_Hit], toks: tuple[str, ...]) -> list[_Hit]:
-    """Keep only what was named after the last correction that is followed by a name."""
+def _after_last_correction(hits: list[_Hit], words: tuple[str, ...]) -> tuple[list[_Hit], int]:
+    """Keep only what was named after the last correction that is followed by a name.
+
+    Returns the kept hits and the index of the first token that still counts.
+    """
     if not hits:
-        return hits
+        return hits, 0
     last_start = max(h.start for h in hits)
-    markers = [i for i, t in enumerate(toks) if t in CORRECTION_MARKERS and i < last_start]
+    markers = [i for i, t in enumerate(words) if t in CORRECTION_MARKERS and i < last_start]
     if not markers:
-        return hits
-    return [h for h in hits if h.start > markers[-1]] or hits
-
-
-_BAG_SUFFIX = re.compile(r"\s+(?:ca|c\.a\.|gem\.?\s*\w+|nb|l|gld|nh|zh|o|u|ov|fr|gr|dr)\.?$", re.IGNORECASE)
-
-
-def _strip_bag_suffix(name: str) -> str:
-    """'Bleskensgraaf ca' → 'Bleskensgraaf', 'Katwijk NB' → 'Katwijk': BAG's disambiguators are not spoken."""
-    return _BAG_SUFFIX.sub("", name) or name
+        return hits, 0
+    kept = [h for h in hits if h.start > markers[-1]]
+    return (kept, markers[-1] + 1) if kept else (hits, 0)

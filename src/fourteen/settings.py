@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import ClassVar
 
 
 def _default_data_dir() -> Path:
@@ -41,7 +42,7 @@ class Settings:
     operator_destination: str = ""
     caller_hash_salt: str = "change-me"
 
-    _ENV = {
+    _ENV: ClassVar[dict[str, str]] = {
         "data_dir": "FOURTEEN_DATA_DIR",
         "database_url": "FOURTEEN_DATABASE_URL",
         "agi_addr": "FOURTEEN_AGI_ADDR",
