@@ -90,6 +90,10 @@ def tokens(text: object) -> tuple[str, ...]:
     return _tokens_cached(clean(text))
 
 
+#: For text that already went through :func:`clean` (the resolver's hot path cleans once).
+tokens_of_clean = _tokens_cached
+
+
 @lru_cache(maxsize=16384)
 def _literal_tokens_cached(text: str) -> tuple[str, ...]:
     t = strip_diacritics(text.lower())
@@ -101,6 +105,9 @@ def _literal_tokens_cached(text: str) -> tuple[str, ...]:
 def literal_tokens(text: object) -> tuple[str, ...]:
     """The same tokens as :func:`tokens`, unfolded: to tell "Ede" from "Eede" when both fold alike."""
     return _literal_tokens_cached(clean(text))
+
+
+literal_tokens_of_clean = _literal_tokens_cached
 
 
 def literal_key(text: object) -> str:

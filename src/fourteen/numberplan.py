@@ -12,6 +12,7 @@ import csv
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -38,7 +39,12 @@ def normalise_area_code(raw: object) -> str | None:
         raw = raw.decode("utf-8", "replace")
     if not isinstance(raw, str):
         return None
-    digits = "".join(ch for ch in raw[:64] if ch.isdigit() and ch.isascii())
+    return _normalise_str(raw[:64])
+
+
+@lru_cache(maxsize=4096)
+def _normalise_str(raw: str) -> str | None:
+    digits = "".join(ch for ch in raw if ch.isdigit() and ch.isascii())
     if digits == "14":
         return None
     if digits.startswith("14") and len(digits) >= 5:

@@ -41,8 +41,9 @@ from .normalise import (
     key,
     literal_key,
     literal_tokens,
+    literal_tokens_of_clean,
     spoken_forms,
-    tokens,
+    tokens_of_clean,
     without_cbs_suffix,
 )
 from .numberplan import NumberPlan, normalise_area_code
@@ -166,6 +167,7 @@ class Resolver:
                 for t in ts:
                     self._keys_of[t.cbs_code].add(k)
         self._areas: dict[str, _AreaIndex] = {}
+        self._pools: dict[int, list[str]] = {}
 
     # -- index -------------------------------------------------------------------------------------
     @staticmethod
@@ -220,10 +222,10 @@ class Resolver:
         code = normalise_area_code(area_code)
         area = self._area(code if code in self.plan.area_codes else None)
         text = clean(utterance)
-        toks = tokens(text)
+        toks = tokens_of_clean(text)
         if not toks:
             return Resolution("retry", code, reason="nothing said", transcript=text)
-        lits = literal_tokens(text)
+        lits = literal_tokens_of_clean(text)
         if len(lits) != len(toks):  # cannot happen (same split); never trust it blindly
             lits = toks
 
@@ -254,15 +256,19 @@ class Resolver:
     # -- matching ----------------------------------------------------------------------------------
     def _match(self, toks: tuple[str, ...], lits: tuple[str, ...], area: _AreaIndex) -> list[_Hit]:
         hits: list[_Hit] = []
-        fuzzy_spans: list[tuple[str, int, int]] = []
+        open_spans: list[tuple[str, int, int]] = []  # runs without an exact hit behind the dialled code
         exact_in_area = False
+        stop = [w in STOPWORDS for w in lits]
+        frame = [s or w in OPERATOR_WORDS for s, w in zip(stop, lits, strict=True)]
         n = len(toks)
         for i in range(n):
             squashed = literal = ""
+            only_stopwords = True
             for j in range(i, min(n, i + MAX_SPAN)):
                 squashed += toks[j]
                 literal += lits[j]
-                if all(t in STOPWORDS for t in lits[i : j + 1]):
+                only_stopwords = only_stopwords and stop[j]
+                if only_stopwords:
                     continue
                 here = False
                 for t in self._index.get(squashed, ()):
@@ -271,32 +277,40 @@ class Resolver:
                     hits.append(_Hit(score, i, j, t, squashed, is_literal))
                     here = here or t.cbs_code in area.members
                 exact_in_area = exact_in_area or here
-                if here or lits[i] in STOPWORDS or lits[j] in STOPWORDS:
+                if not (here or frame[i] or frame[j]) and len(squashed) >= 4:
+                    open_spans.append((squashed, i, j))
+        if not exact_in_area and area.keys:
+            for span, start, pos in open_spans:
+                if start == pos:
+                    hits.extend(self._partial(span, start, area))
+                if len(span) < FUZZY_MIN_LEN:
                     continue
-                if lits[i] in OPERATOR_WORDS or lits[j] in OPERATOR_WORDS:
-                    continue
-                if i == j:
-                    hits.extend(self._partial(squashed, i, area))
-                if len(squashed) >= FUZZY_MIN_LEN:
-                    fuzzy_spans.append((squashed, i, j))
-        if not exact_in_area and fuzzy_spans and area.keys:
-            for span, start, pos in fuzzy_spans:
                 for k, score, _ in process.extract(
                     span, area.keys, scorer=fuzz.ratio, score_cutoff=CONFIRM_MIN - IN_AREA_BONUS, limit=4
                 ):
                     hits.extend(_Hit(score, start, pos, t, k) for t in self._index[k])
-        if fuzzy_spans and not any(h.score >= ROUTE_MIN and h.target.cbs_code in area.members for h in hits):
-            # Nothing clear behind the dialled code: perhaps the caller named a place elsewhere.
-            for span, start, pos in fuzzy_spans:
-                if pos - start > 2:
+        if not any(
+            (h.score >= 100 and h.target.strength > 1)
+            or (h.score >= ROUTE_MIN and h.target.cbs_code in area.members)
+            for h in hits
+        ):
+            # Nothing clear anywhere yet: perhaps the caller named a place elsewhere, misrecognised.
+            for span, start, pos in open_spans:
+                if pos - start > 2 or len(span) < FUZZY_MIN_LEN:
                     continue
-                lo, hi = int(len(span) * 0.8), int(len(span) * 1.25) + 1
-                pool = [k for size in range(lo, hi + 1) for k in self._by_len.get(size, ())]
                 for k, score, _ in process.extract(
-                    span, pool, scorer=fuzz.ratio, score_cutoff=OTHER_AREA_MIN, limit=3
+                    span, self._pool(len(span)), scorer=fuzz.ratio, score_cutoff=OTHER_AREA_MIN, limit=3
                 ):
                     hits.extend(_Hit(score, start, pos, t, k) for t in self._index[k] if t.strength > 1)
         return _drop_contained(hits)
+
+    def _pool(self, size: int) -> list[str]:
+        """Keys whose length allows ``fuzz.ratio`` ≥ OTHER_AREA_MIN against a span of ``size`` letters."""
+        pool = self._pools.get(size)
+        if pool is None:
+            lo, hi = int(size * 0.8), int(size * 1.25) + 1
+            pool = self._pools[size] = [k for n in range(lo, hi + 1) for k in self._by_len.get(n, ())]
+        return pool
 
     def _partial(self, span: str, i: int, area: _AreaIndex) -> list[_Hit]:
         """First word of a longer name behind the code, or a clear prefix of one: a guess worth asking."""
