@@ -55,7 +55,9 @@ def measure(resolver: Resolver, cases: list[tuple[str, str]], repeat: int = 3) -
 
 
 def pct(values: list[float], p: float) -> float:
-    return statistics.quantiles(values, n=1000, method="inclusive")[int(p * 10) - 1] if len(values) > 1 else 0.0
+    return (
+        statistics.quantiles(values, n=1000, method="inclusive")[int(p * 10) - 1] if len(values) > 1 else 0.0
+    )
 
 
 def main() -> None:
@@ -84,11 +86,15 @@ def main() -> None:
         across_exact.append((other, place.name))
         across_garbled.append((other, garble(place.name, rng)))
     evalset = []
-    with (Path(__file__).resolve().parents[1] / "tests" / "data" / "utterances.csv").open(encoding="utf-8") as fh:
+    with (Path(__file__).resolve().parents[1] / "tests" / "data" / "utterances.csv").open(
+        encoding="utf-8"
+    ) as fh:
         evalset = [(r["area_code"], r["utterance"]) for r in csv.DictReader(fh)]
 
-    print(f"resolver: {len(plan.municipalities)} municipalities, {len(plan.places)} places, "
-          f"{len(plan.aliases)} aliases; index built in {build_ms:.0f} ms")
+    print(
+        f"resolver: {len(plan.municipalities)} municipalities, {len(plan.places)} places, "
+        f"{len(plan.aliases)} aliases; index built in {build_ms:.0f} ms"
+    )
     print(f"{'workload':<44} {'n':>6} {'p50 µs':>8} {'p90 µs':>8} {'p99 µs':>8} {'max µs':>8}  target")
     rows = [
         ("within one area code: names/villages", within_exact, TARGET_AREA_US),
@@ -100,8 +106,10 @@ def main() -> None:
     for label, cases, target in rows:
         t = measure(resolver, cases)
         p50, p90, p99 = pct(t, 50), pct(t, 90), pct(t, 99)
-        print(f"{label:<44} {len(t):>6} {p50:>8.1f} {p90:>8.1f} {p99:>8.1f} {max(t):>8.1f}  "
-              f"{target:.0f} µs: p50 {p50 / target:.2f}×, p99 {p99 / target:.2f}×")
+        print(
+            f"{label:<44} {len(t):>6} {p50:>8.1f} {p90:>8.1f} {p99:>8.1f} {max(t):>8.1f}  "
+            f"{target:.0f} µs: p50 {p50 / target:.2f}×, p99 {p99 / target:.2f}×"
+        )
 
 
 if __name__ == "__main__":

@@ -403,7 +403,7 @@ class Resolver:
                     "ambiguous",
                     "place name exists in several municipalities",
                     order,
-                    ambiguous_place=top.target.label,
+                    ambiguous_place=without_cbs_suffix(top.target.label),
                     ambiguous_between=tuple(h.target.cbs_code for h in pool),
                 )
             if in_area and not pool[0].literal and any(h.literal and h.target.strength > 1 for h in same):
