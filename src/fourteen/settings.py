@@ -41,6 +41,8 @@ class Settings:
     default_destination: str = "Local/default@kcc"
     operator_destination: str = ""
     caller_hash_salt: str = "change-me"
+    sounds_dir_override: str = ""
+    asterisk_sounds_dir: str = ""
 
     _ENV: ClassVar[dict[str, str]] = {
         "data_dir": "FOURTEEN_DATA_DIR",
@@ -55,6 +57,8 @@ class Settings:
         "default_destination": "FOURTEEN_DEFAULT_DESTINATION",
         "operator_destination": "FOURTEEN_OPERATOR_DESTINATION",
         "caller_hash_salt": "FOURTEEN_CALLER_HASH_SALT",
+        "sounds_dir_override": "FOURTEEN_SOUNDS_DIR",
+        "asterisk_sounds_dir": "FOURTEEN_ASTERISK_SOUNDS_DIR",
     }
 
     @classmethod
@@ -74,6 +78,13 @@ class Settings:
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{self.data_dir / 'fourteen.sqlite3'}"
+
+    @property
+    def sounds_dir(self) -> Path:
+        """Where the router writes prompt audio (``<lang>/<name>.wav``)."""
+        if self.sounds_dir_override:
+            return Path(self.sounds_dir_override)
+        return self.data_dir / "sounds" / "fourteen"
 
     @property
     def agi_host_port(self) -> tuple[str, int]:

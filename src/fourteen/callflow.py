@@ -1,0 +1,486 @@
+"""One call, from answer to divert: the router's state machine.
+
+    answer → greeting → by the area code's mode:
+      single  → divert (or announce that the municipality is not connected)
+      menu    → DTMF menu (≤ 7 options a page, "#" for more, "*" to repeat, "0" for a person)
+      speech  → ask → listen → resolve → route | confirm | retry once | menu fallback
+    → divert to the KCC (ringback, context passed along) → on failure: overflow, else apology + number
+
+Every step has a timeout and a limited number of attempts, every branch ends at a person or with a spoken
+explanation, and "0" reaches a person at any point. Each stage, prompt and decision is logged with the call
+id and announced as an AMI UserEvent, so monitoring and tests see what the caller heard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+from . import channelvars as cv
+from . import prompts as catalogue
+from .agi import AgiError, AgiSession, Hangup
+from .logs import event
+from .numberplan import Municipality, NumberPlan
+from .plancache import Snapshot
+from .recognizer import Heard, NoRecognizer, Recognizer
+from .resolver import Resolution
+
+log = logging.getLogger(__name__)
+
+KEYS = "0123456789*#"
+PAGE = 7  # menu options read per page
+MENU_ATTEMPTS = 3
+SPEECH_ATTEMPTS = 2  # then the menu: never a third "I did not understand"
+DIGIT_WAIT_MS = 5000  # after a menu page: time to press
+LISTEN_TIMEOUT = 10.0
+YES_WORDS = frozenset({"ja", "jawel", "jazeker", "klopt", "correct", "precies", "juist", "yes", "yeah"})
+NO_WORDS = frozenset({"nee", "niet", "neen", "no", "nope"})
+IVR_LIMIT = 180.0  # seconds in the IVR before the caller is put through to a person regardless
+NOT_CONNECTED_PAUSE_MS = 3000  # time to hang up before the offered transfer
+
+
+class Stage(StrEnum):
+    GREETING = "greeting"
+    LANGUAGE = "language"
+    MENU = "menu"
+    SPEECH = "speech"
+    CONFIRM = "confirm"
+    ANNOUNCE = "announce"
+    TRANSFER = "transfer"
+    CONNECTED = "connected"
+    DONE = "done"
+
+
+class PromptSource(Protocol):
+    async def path(self, p: catalogue.Prompt) -> str: ...
+
+    def stock_fallback(self, prompt_id: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    default_destination: str = "Local/default@kcc"
+    operator_destination: str = ""
+    dial_timeout: int = 60
+    ivr_limit: float = IVR_LIMIT
+
+    @property
+    def operator(self) -> str:
+        return self.operator_destination or self.default_destination
+
+
+@dataclass
+class CallState:
+    """What the call has been through so far (later written as the call record)."""
+
+    dialled: str
+    area_code: str | None = None
+    lang: str = "nl"
+    mode: str = ""
+    stage: Stage = Stage.GREETING
+    attempts: int = 0
+    utterances: list[str] = field(default_factory=list)
+    decisions: list[str] = field(default_factory=list)
+    prompts: list[str] = field(default_factory=list)
+    municipality: str = ""
+    destination: str = ""
+    dial_status: str = ""
+    route: str = ""
+    started: float = field(default_factory=time.monotonic)
+
+
+class CallFlow:
+    def __init__(
+        self,
+        session: AgiSession,
+        snapshot: Snapshot,
+        prompts: PromptSource,
+        recognizer: Recognizer | None = None,
+        config: FlowConfig | None = None,
+    ) -> None:
+        self.s = session
+        self.plan: NumberPlan = snapshot.plan
+        self.resolver = snapshot.resolver
+        self.prompts = prompts
+        self.recognizer = recognizer or NoRecognizer()
+        self.config = config or FlowConfig()
+        self.state = CallState(dialled=session.env.get("agi_extension", ""))
+
+    # -- entry point -------------------------------------------------------------------------------
+    async def run(self) -> CallState:
+        st = self.state
+        event(log, "call_start", dialled=st.dialled, caller_present=bool(self.s.env.get("agi_callerid")))
+        try:
+            await self.s.set_variable(cv.DONE, "")
+            try:
+                async with asyncio.timeout(self.config.ivr_limit):
+                    await self._interactive()
+            except TimeoutError:
+                event(log, "ivr_time_limit", logging.WARNING, stage=st.stage)
+                await self._to_person("ivr_time_limit")
+        except Hangup:
+            event(log, "caller_hung_up", stage=st.stage, seconds=round(time.monotonic() - st.started, 2))
+        except Exception as exc:  # our fault: the caller must still reach a person
+            log.exception("flow_error", extra={"fields": {"stage": st.stage}})
+            await self._rescue(exc)
+        event(
+            log,
+            "call_end",
+            stage=st.stage,
+            route=st.route,
+            municipality=st.municipality,
+            dial_status=st.dial_status,
+            seconds=round(time.monotonic() - st.started, 2),
+        )
+        return st
+
+    async def _interactive(self) -> None:
+        st = self.state
+        code = self.plan.area_code(st.dialled)
+        await self.s.answer()
+        await self._stage(Stage.GREETING)
+        if code is None:
+            st.route = "unknown_number"
+            await self.say("unknown_number")
+            await self._to_person("unknown_number", announce=True)
+            return
+        st.area_code = code.code
+        st.mode = self.plan.mode(code.code) or "menu"
+        pressed = await self.say("greeting", escape=KEYS)
+        if st.mode == "single":
+            await self._single()
+            return
+        if pressed:
+            await self._menu(first_key=pressed)
+            return
+        if st.mode == "speech" and self.recognizer.available:
+            await self._speech()
+        else:
+            if st.mode == "speech":
+                event(log, "speech_unavailable", logging.INFO, reason=self.recognizer.reason)
+            await self._menu()
+
+    # -- modes -------------------------------------------------------------------------------------
+    async def _single(self) -> None:
+        assert self.state.area_code is not None
+        connected = self.plan.connected_members(self.state.area_code)
+        if connected:
+            await self._divert(connected[0], "single")
+        else:
+            await self._not_connected(self.plan.members(self.state.area_code)[0])
+
+    async def _menu(self, first_key: str | None = None, only: list[Municipality] | None = None) -> None:
+        """DTMF menu over the area code's municipalities (or ``only`` these, for a same-name place)."""
+        st = self.state
+        assert st.area_code is not None
+        await self._stage(Stage.MENU)
+        members = only or self.plan.members(st.area_code)
+        if only:  # a choice between a few: number them 1..n
+            digits = {m.cbs_code: str(i) for i, m in enumerate(members, start=1)}
+        else:
+            digits = {md.cbs_code: md.menu_digit for md in self.plan.area_codes[st.area_code].members}
+        choices = [(digits[m.cbs_code], m) for m in members if digits.get(m.cbs_code)]
+        pages = [choices[i : i + PAGE] for i in range(0, len(choices), PAGE)] or [[]]
+        key = first_key
+        page = 0
+        for attempt in range(MENU_ATTEMPTS):
+            st.attempts += 1
+            if key is None:
+                key = await self._read_menu(pages[page], more=page + 1 < len(pages))
+            if key is None:
+                if attempt < MENU_ATTEMPTS - 1:
+                    await self.say("no_input" if "no_input" in catalogue.PROMPTS else "invalid_choice")
+                continue
+            if key == "#":
+                page = (page + 1) % len(pages)
+                key = None
+                continue
+            if key == "*":
+                key = None
+                continue
+            if key == "0":
+                await self._decide_log("operator", None, f"dtmf {key}")
+                await self._to_person("operator")
+                return
+            chosen = next((m for d, m in choices if d == key), None)
+            if chosen is not None:
+                await self._decide_log("route", chosen, f"dtmf {key}")
+                if chosen.status == "not_connected":
+                    await self._not_connected(chosen)
+                else:
+                    await self._divert(chosen, "menu")
+                return
+            await self.say("invalid_choice")
+            key = None
+        await self._to_person("menu_failed")
+
+    async def _read_menu(self, page: list[tuple[str, Municipality]], *, more: bool) -> str | None:
+        await self._listen("menu")
+        key = await self.say("ask_municipality_menu_intro", escape=KEYS)
+        for digit, m in page:
+            if key:
+                break
+            key = await self.say("menu_option", escape=KEYS, name=m.say_name, digit=digit)
+        if not key and more:
+            key = await self.say("menu_more", escape=KEYS)
+        if not key:
+            key = await self.s.wait_for_digit(DIGIT_WAIT_MS)
+        return key
+
+    async def _speech(self) -> None:
+        st = self.state
+        assert st.area_code is not None
+        for attempt in range(SPEECH_ATTEMPTS):
+            st.attempts += 1
+            await self._stage(Stage.SPEECH)
+            heard = await self._hear("ask_municipality" if attempt == 0 else "retry", "speech")
+            if heard.dtmf:
+                await self._menu(first_key=heard.dtmf)
+                return
+            if heard.reason in {"error", "unavailable"}:
+                event(log, "speech_failed", logging.WARNING, reason=heard.reason)
+                break
+            res = self._resolve(heard)
+            if await self._act(res, heard):
+                return
+        await self.say("fallback_to_menu")
+        await self._menu()
+
+    def _resolve(self, heard: Heard) -> Resolution:
+        """Resolve the transcript; among n-best alternatives the first that gives a clear answer wins."""
+        assert self.state.area_code is not None
+        texts = [heard.transcript, *(a for a in heard.alternatives if a != heard.transcript)]
+        best: Resolution | None = None
+        for text in texts[:5]:
+            res = self.resolver.resolve(self.state.area_code, text)
+            if best is None or (
+                best.decision in {"retry", "confirm"} and res.decision not in {"retry", "confirm"}
+            ):
+                best = res
+            if res.decision not in {"retry", "confirm"}:
+                break
+        assert best is not None
+        return best
+
+    async def _act(self, res: Resolution, heard: Heard) -> bool:
+        """Carry out a resolver decision; False means: ask again."""
+        st = self.state
+        top = self.plan.municipalities.get(res.top.cbs_code) if res.top else None
+        await self._decide_log(res.decision, top, heard.transcript)
+        if res.decision == "operator":
+            await self._to_person("operator")
+            return True
+        if res.decision == "retry" or (top is None and res.decision != "ambiguous"):
+            return False
+        if res.decision == "route":
+            assert top is not None
+            await self._divert(top, "speech")
+            return True
+        if res.decision == "not_connected":
+            assert top is not None
+            await self._not_connected(top)
+            return True
+        if res.decision == "other_area":
+            assert top is not None
+            await self._other_area(top)
+            return True
+        if res.decision == "ambiguous":
+            options = [
+                self.plan.municipalities[c] for c in res.ambiguous_between if c in self.plan.municipalities
+            ]
+            await self.say("ambiguous", place=res.ambiguous_place or "Die plaats")
+            st.route = "ambiguous"
+            await self._menu(only=options[:9])
+            return True
+        assert top is not None
+        return await self._confirm(top)
+
+    async def _confirm(self, m: Municipality) -> bool:
+        await self._stage(Stage.CONFIRM)
+        heard = await self._hear("confirm", "confirm", name=m.say_name)
+        answer = (heard.dtmf or "").strip()
+        words = set(heard.transcript.lower().split())
+        yes = bool(words & YES_WORDS) and not words & NO_WORDS
+        if answer == "1" or yes:
+            await self._decide_log("route", m, heard.transcript or answer)
+            await self._divert(m, "speech_confirmed")
+            return True
+        if answer == "0":
+            await self._to_person("operator")
+            return True
+        if heard.transcript and not answer:  # "nee, Kapelle": a correction names the right one
+            res = self._resolve(heard)
+            if res.decision not in {"retry", "confirm"} and res.top and res.top.cbs_code != m.cbs_code:
+                return await self._act(res, heard)
+        return False
+
+    # -- outcomes ----------------------------------------------------------------------------------
+    async def _not_connected(self, m: Municipality) -> None:
+        st = self.state
+        st.route = "not_connected"
+        st.municipality = m.cbs_code
+        await self._stage(Stage.ANNOUNCE)
+        if m.public_number:
+            await self.say("not_connected", name=m.say_name, number=m.public_number)
+            await self.say(
+                "not_connected", name=m.say_name, number=m.public_number
+            )  # repeated: write it down
+        else:
+            await self.say(
+                "not_connected_no_number"
+                if "not_connected_no_number" in catalogue.PROMPTS
+                else "sorry_unavailable",
+                name=m.say_name,
+                number=m.public_number or "-",
+            )
+        await self.say("offer_transfer")
+        await self.s.wait_for_digit(NOT_CONNECTED_PAUSE_MS)  # time to hang up and dial the number
+        dest = m.overflow_destination or self.config.operator
+        await self._dial(dest, m, "not_connected")
+
+    async def _other_area(self, m: Municipality) -> None:
+        area = m.main_area_code or (self.plan.area_codes_of(m.cbs_code) or ("",))[0]
+        if area:
+            await self.say("other_area", name=m.say_name, area_code=area)
+        if m.status == "not_connected":
+            await self._not_connected(m)
+            return
+        await self._divert(m, "other_area", announce=False)
+
+    async def _to_person(self, why: str, announce: bool = True) -> None:
+        st = self.state
+        st.route = why
+        if announce:
+            await self.say("operator")
+        await self._dial(self.config.operator, None, why)
+
+    async def _divert(self, m: Municipality, route: str, announce: bool = True) -> None:
+        if announce:
+            await self.say("transferring", name=m.say_name)
+        await self._dial(m.destination, m, route)
+
+    async def _dial(self, destination: str, m: Municipality | None, route: str) -> None:
+        """Dial with ringback, context in inherited variables; on failure try overflow, then apologise."""
+        st = self.state
+        st.route = route
+        st.municipality = m.cbs_code if m else ""
+        st.destination = destination
+        await self._stage(Stage.TRANSFER)
+        await self.s.set_variable(cv.MUNICIPALITY, st.municipality)
+        await self.s.set_variable(cv.UTTERANCE, (st.utterances[-1] if st.utterances else "")[:200])
+        await self.s.set_variable(cv.ROUTE, route)
+        await self.s.set_variable(cv.DONE, "1")  # from here on the router is responsible, also on failure
+        status = await self._dial_once(destination, m, route)
+        if status == "ANSWER":
+            await self._stage(Stage.DONE)
+            return
+        if m is not None and m.overflow_destination and destination != m.overflow_destination:
+            status = await self._dial_once(m.overflow_destination, m, f"{route}_overflow")
+            if status == "ANSWER":
+                await self._stage(Stage.DONE)
+                return
+        await self._stage(Stage.ANNOUNCE)
+        if m is not None and m.public_number:
+            await self.say("sorry_unavailable", name=m.say_name, number=m.public_number)
+        elif destination != self.config.operator:
+            await self.say("busy")
+            await self._dial_once(self.config.operator, m, f"{route}_to_operator")
+            return
+        else:
+            await self.say("busy")
+        await self.say("goodbye")
+        await self._stage(Stage.DONE)
+
+    async def _dial_once(self, destination: str, m: Municipality | None, route: str) -> str:
+        st = self.state
+        await self.s.user_event(
+            cv.EV_DIVERT, Destination=destination, Municipality=m.cbs_code if m else "", Route=route
+        )
+        event(log, "divert", destination=destination, municipality=m.cbs_code if m else "", route=route)
+        await self.s.exec(
+            "Dial", f"{destination},{self.config.dial_timeout},rb(fourteen-predial^s^1)", timeout=None
+        )
+        st.dial_status = (await self.s.get_variable(cv.DIALSTATUS)) or ""
+        event(log, "divert_result", dial_status=st.dial_status, destination=destination)
+        if st.dial_status == "ANSWER":
+            st.stage = Stage.CONNECTED
+        return st.dial_status
+
+    async def _rescue(self, exc: BaseException) -> None:
+        """After a bug: apologise and put the caller through to a person, if the line is still there."""
+        if self.s.hung_up:
+            return
+        try:
+            await self.say("router_down")
+            await self._dial(self.config.operator, None, "error")
+        except AgiError:
+            pass  # FOURTEEN_DONE may still be unset: the dialplan's fallback takes over
+        except Exception:
+            log.exception("rescue_failed")
+
+    # -- speaking and listening --------------------------------------------------------------------
+    async def say(self, prompt_id: str, escape: str = "", **values: object) -> str | None:
+        """Play one prompt from the catalogue (synthesised on demand); returns the key that cut it off."""
+        st = self.state
+        p = catalogue.prompt(prompt_id, st.lang, **values)
+        try:
+            path = await self.prompts.path(p)
+        except Exception as exc:  # synthesis failed: a stock sound rather than silence
+            event(log, "prompt_unavailable", logging.WARNING, prompt=p.name, error=str(exc)[:120])
+            path = self.prompts.stock_fallback(prompt_id)
+        st.prompts.append(p.name)
+        await self.s.user_event(cv.EV_PROMPT, Prompt=p.name)
+        event(log, "prompt", prompt=p.name, lang=st.lang)
+        return await self.s.stream_file(path, escape)
+
+    async def _hear(self, prompt_id: str, purpose: str, **values: object) -> Heard:
+        st = self.state
+        assert st.area_code is not None
+        p = catalogue.prompt(prompt_id, st.lang, **values)
+        try:
+            path = await self.prompts.path(p)
+        except Exception:
+            path = self.prompts.stock_fallback(prompt_id)
+        st.prompts.append(p.name)
+        await self.s.user_event(cv.EV_PROMPT, Prompt=p.name)
+        await self._listen(purpose)
+        try:
+            heard = await self.recognizer.listen(
+                self.s, path, area_code=st.area_code, lang=st.lang, escape_digits=KEYS, timeout=LISTEN_TIMEOUT
+            )
+        except AgiError:
+            raise
+        except Exception as exc:  # a crashed recogniser must not end the call
+            event(log, "recognizer_error", logging.WARNING, error=repr(exc)[:200])
+            heard = Heard(reason="error")
+        if heard.transcript:
+            st.utterances.append(heard.transcript)
+        event(
+            log, "heard", purpose=purpose, reason=heard.reason, transcript=heard.transcript, dtmf=heard.dtmf
+        )
+        return heard
+
+    async def _listen(self, purpose: str) -> None:
+        await self.s.user_event(cv.EV_LISTEN, For=purpose)
+
+    async def _stage(self, stage: Stage) -> None:
+        self.state.stage = stage
+        await self.s.user_event(cv.EV_STAGE, Stage=stage.value)
+        event(log, "stage", stage=stage.value, area_code=self.state.area_code, mode=self.state.mode)
+
+    async def _decide_log(self, decision: str, m: Municipality | None, utterance: str) -> None:
+        self.state.decisions.append(decision)
+        await self.s.user_event(
+            cv.EV_DECISION, Decision=decision, Municipality=m.cbs_code if m else "", Utterance=utterance[:100]
+        )
+        event(
+            log,
+            "decision",
+            decision=decision,
+            municipality=m.cbs_code if m else "",
+            utterance=utterance[:100],
+        )

@@ -1,0 +1,156 @@
+"""The router process: FastAGI server, plan cache, prompt library, HTTP health — wired from Settings.
+
+``fourteen serve`` runs :func:`serve`. Several router processes may share one PostgreSQL database and sit
+behind one or more Asterisks: each keeps only per-call state in memory, and configuration changes reach
+every one of them through the plan revision (see :mod:`fourteen.plancache`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from . import logs, store
+from .agi import AgiSession
+from .agiserver import AgiServer
+from .callflow import CallFlow, FlowConfig
+from .logs import event
+from .numberplan import default_data_dir
+from .plancache import PlanCache
+from .recognizer import NoRecognizer, Recognizer
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Router:
+    settings: Settings
+    recognizer: Recognizer = field(default_factory=NoRecognizer)
+    prompts: Any = None
+    started: float = field(default_factory=time.monotonic)
+    calls_total: int = 0
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        self.engine = store.make_engine(s.effective_database_url)
+        self.plans = PlanCache(self.engine, default_data_dir())
+        host, port = s.agi_host_port
+        self.agi = AgiServer(host, port)
+        self.agi.route("route")(self.handle_call)
+        self.flow_config = FlowConfig(
+            default_destination=s.default_destination, operator_destination=s.operator_destination
+        )
+        if self.prompts is None:
+            from .promptlib import PromptLibrary
+
+            self.prompts = PromptLibrary(s.sounds_dir, s.asterisk_sounds_dir or None)
+        self._http: web.AppRunner | None = None
+
+    async def handle_call(self, session: AgiSession) -> None:
+        self.calls_total += 1
+        snapshot = await self.plans.get()
+        flow = CallFlow(session, snapshot, self.prompts, self.recognizer, self.flow_config)
+        await flow.run()
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    async def start(self) -> None:
+        if not self.settings.database_url:
+            await _ensure_embedded_db(self.settings)
+        await self.plans.get()
+        await self.agi.start()
+        self._http = web.AppRunner(self.http_app(), access_log=None)
+        await self._http.setup()
+        host, port = self.settings.http_host_port
+        await web.TCPSite(self._http, host, port).start()
+        event(
+            log,
+            "router_started",
+            agi=f"{self.agi.host}:{self.agi.port}",
+            http=f"{host}:{port}",
+            recognizer=self.recognizer.available,
+            recognizer_reason=getattr(self.recognizer, "reason", ""),
+        )
+
+    async def stop(self) -> None:
+        await self.agi.stop()
+        if self._http is not None:
+            await self._http.cleanup()
+        await self.engine.dispose()
+        event(log, "router_stopped")
+
+    # -- HTTP --------------------------------------------------------------------------------------
+    def http_app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/health", self._health)
+        return app
+
+    async def _health(self, _request: web.Request) -> web.Response:
+        snap = await self.plans.get()
+        body = {
+            "status": "ok",
+            "database": "up" if self.plans.db_ok else "down",
+            "plan_revision": snap.plan.revision,
+            "plan_source": snap.source,
+            "active_calls": len(self.agi.active),
+            "calls_total": self.calls_total,
+            "agi_protocol_errors": self.agi.protocol_errors,
+            "recognizer": "available"
+            if self.recognizer.available
+            else getattr(self.recognizer, "reason", ""),
+            "uptime_seconds": round(time.monotonic() - self.started, 1),
+        }
+        return web.json_response(body)
+
+
+async def _ensure_embedded_db(settings: Settings) -> None:
+    """The embedded default creates and seeds itself, like the CLI does."""
+    engine = store.make_engine(settings.effective_database_url)
+    try:
+        try:
+            rev = await store.current_revision(engine)
+        except Exception:
+            await store.upgrade(settings.effective_database_url)
+            rev = 0
+        if rev == 0:
+            await store.seed(engine, default_data_dir())
+    finally:
+        await engine.dispose()
+
+
+async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
+    """Run until SIGINT/SIGTERM."""
+    logs.setup(settings.log_level)
+    router = Router(settings)
+    await router.start()
+    print(
+        f"fourteen router: FastAGI on {router.agi.host}:{router.agi.port}, "
+        f"HTTP on http://{settings.http_addr}/health",
+        flush=True,
+    )
+    if ready is not None:
+        ready.set()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await router.stop()
+
+
+def register_cli(sub: Any) -> None:
+    p = sub.add_parser("serve", help="run the router (FastAGI server, HTTP health endpoint)")
+
+    async def run(_args: Any, settings: Settings) -> int:
+        await serve(settings)
+        return 0
+
+    p.set_defaults(handler=run)

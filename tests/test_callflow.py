@@ -1,0 +1,244 @@
+"""Call flows against a fake Asterisk (fast): every mode, every outcome, bad input, hang-ups."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from fourteen.agiserver import AgiServer
+from fourteen.callflow import CallFlow, FlowConfig
+from fourteen.numberplan import NumberPlan
+from fourteen.plancache import Snapshot
+from fourteen.recognizer import Heard
+from fourteen.resolver import Resolver
+
+from .fakeasterisk import FakeCall, FakePrompts, run_call
+
+CONFIG = FlowConfig(default_destination="Local/default@kcc", operator_destination="Local/operator@kcc")
+
+
+class ScriptedRecognizer:
+    """Test double: hands the flow what a caller 'said', in order."""
+
+    available = True
+    reason = ""
+
+    def __init__(self, *heard: Heard | Exception) -> None:
+        self.heard = list(heard)
+        self.prompts: list[str] = []
+
+    async def listen(self, session, prompt, **kw):  # type: ignore[no-untyped-def]
+        self.prompts.append(prompt)
+        await session.stream_file(prompt, kw["escape_digits"])
+        item = self.heard.pop(0) if self.heard else Heard(reason="silence")
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+
+@pytest.fixture
+async def router(plan: NumberPlan, resolver: Resolver) -> AsyncIterator[dict]:  # type: ignore[type-arg]
+    state: dict = {"recognizer": None, "plan": plan, "resolver": resolver}  # type: ignore[type-arg]
+    server = AgiServer("127.0.0.1", 0)
+
+    @server.route("route")
+    async def handle(session) -> None:  # type: ignore[no-untyped-def]
+        snap = Snapshot(state["plan"], state["resolver"], "test")
+        await CallFlow(session, snap, FakePrompts(), state["recognizer"], CONFIG).run()
+
+    await server.start()
+    state["port"] = server.port
+    state["server"] = server
+    yield state
+    await server.stop()
+
+
+async def call(router: dict, **kw) -> FakeCall:  # type: ignore[type-arg]
+    return await run_call(router["port"], FakeCall(**kw))
+
+
+async def test_single_municipality_diverts_at_once(router: dict) -> None:  # type: ignore[type-arg]
+    c = await call(router, dialled="140111")  # Schouwen-Duiveland alone
+    assert c.answered
+    assert c.dials == ["Local/GM1676@kcc"]
+    assert c.variables["FOURTEEN_DONE"] == "1"
+    assert c.variables["__FOURTEEN_ROUTE"] == "single"
+    assert c.variables["__FOURTEEN_MUNICIPALITY"] == "GM1676"
+    assert c.prompt_names == ["greeting", "transferring-schouwen-duiveland"]
+    assert c.stages == ["greeting", "transfer", "done"]
+
+
+async def test_menu_key_pressed_during_the_prompt(router: dict) -> None:  # type: ignore[type-arg]
+    c = await call(router, keys=["5"])  # pressed during the greeting: Reimerswaal
+    assert c.dials == ["Local/GM0703@kcc"]
+    assert c.variables["__FOURTEEN_ROUTE"] == "menu"
+
+
+async def test_speech_code_without_recogniser_uses_the_menu(router: dict) -> None:  # type: ignore[type-arg]
+    c = await call(router, keys=["", "", "", "", "", "", "2"])  # listens through the options, then presses
+    assert "menu" in c.stages
+    assert c.dials == ["Local/GM0664@kcc"]  # Goes
+    assert [p for p in c.prompt_names if p.startswith("menu_option")][:2] == [
+        "menu_option-borsele-1",
+        "menu_option-goes-2",
+    ]
+    assert c.user_events("FourteenListen")[0]["For"] == "menu"
+
+
+async def test_zero_reaches_a_person(router: dict) -> None:  # type: ignore[type-arg]
+    c = await call(router, keys=["0"])
+    assert c.dials == ["Local/operator@kcc"]
+    assert c.variables["__FOURTEEN_ROUTE"] == "operator"
+
+
+async def test_unknown_number_is_explained_and_put_through(router: dict) -> None:  # type: ignore[type-arg]
+    c = await call(router, dialled="149999")
+    assert "unknown_number" in c.prompt_names
+    assert c.dials == ["Local/operator@kcc"]
+
+
+async def test_not_connected_municipality_is_announced_with_its_number(router: dict) -> None:  # type: ignore[type-arg]
+    c = await call(router, dialled="140252", keys=["1"])  # Haarlemmermeer is key 1 behind 0252
+    names = c.prompt_names
+    assert any(p.startswith("not_connected-haarlemmermeer") for p in names)
+    assert "offer_transfer" in names
+    assert c.dials == ["Local/operator@kcc"]  # the offered transfer: a person, never silently a neighbour
+    assert c.variables["__FOURTEEN_ROUTE"] == "not_connected"
+
+
+async def test_invalid_keys_three_times_then_a_person(router: dict) -> None:  # type: ignore[type-arg]
+    c = await call(router, keys=["8", "9", "8"])
+    assert c.prompt_names.count("invalid_choice") >= 2
+    assert c.dials == ["Local/operator@kcc"]
+
+
+async def test_no_input_at_all_still_reaches_a_person(router: dict) -> None:  # type: ignore[type-arg]
+    c = await call(router)
+    assert c.dials == ["Local/operator@kcc"]
+    assert c.variables["__FOURTEEN_ROUTE"] == "menu_failed"
+
+
+async def test_busy_kcc_announces_the_public_number(router: dict) -> None:  # type: ignore[type-arg]
+    c = await call(router, keys=["1"], dial_status={"Local/GM0654@kcc": "BUSY"})  # Borsele
+    assert c.dials == ["Local/GM0654@kcc"]
+    assert any(p.startswith("sorry_unavailable-borsele") for p in c.prompt_names)
+    assert c.prompt_names[-1] == "goodbye"
+
+
+async def test_unreachable_kcc_without_public_number_goes_to_a_person(router: dict, plan: NumberPlan) -> None:  # type: ignore[type-arg]
+    hulst = plan.municipalities["GM0677"]  # alone behind 0114, a 14+ number only: nothing else to announce
+    assert hulst.public_number == ""
+    c = await call(router, dialled="140114", dial_status={"Local/GM0677@kcc": "CHANUNAVAIL"})
+    assert c.dials == ["Local/GM0677@kcc", "Local/operator@kcc"]
+    assert "busy" in c.prompt_names
+
+
+async def test_caller_hangs_up_in_the_menu(router: dict) -> None:  # type: ignore[type-arg]
+    c = await call(router, hangup_after_prompts=2)
+    assert c.dials == []
+    assert c.stages[-1] == "menu"
+
+
+async def test_speech_route(router: dict) -> None:  # type: ignore[type-arg]
+    router["recognizer"] = ScriptedRecognizer(Heard("eh ik wil naar rijmerswaal"))
+    c = await call(router)
+    assert c.dials == ["Local/GM0703@kcc"]
+    assert c.variables["__FOURTEEN_ROUTE"] == "speech"
+    assert c.variables["__FOURTEEN_UTTERANCE"] == "eh ik wil naar rijmerswaal"
+    assert c.user_events("FourteenDecision")[0]["Decision"] == "route"
+
+
+async def test_speech_confirm_yes(router: dict) -> None:  # type: ignore[type-arg]
+    router["recognizer"] = ScriptedRecognizer(Heard("rijmers"), Heard("ja"))
+    c = await call(router)
+    assert any(p.startswith("confirm-reimerswaal") for p in c.prompt_names)
+    assert c.dials == ["Local/GM0703@kcc"]
+
+
+async def test_speech_confirm_with_a_correction(router: dict) -> None:  # type: ignore[type-arg]
+    router["recognizer"] = ScriptedRecognizer(Heard("kapel"), Heard("nee kapelle"))
+    c = await call(router)
+    assert c.dials == ["Local/GM0678@kcc"]
+
+
+async def test_speech_confirm_by_key(router: dict) -> None:  # type: ignore[type-arg]
+    router["recognizer"] = ScriptedRecognizer(Heard("rijmers"), Heard(dtmf="1", reason="dtmf"))
+    c = await call(router)
+    assert c.dials == ["Local/GM0703@kcc"]
+
+
+async def test_silence_retry_then_menu(router: dict) -> None:  # type: ignore[type-arg]
+    router["recognizer"] = ScriptedRecognizer(Heard(reason="silence"), Heard("blabla"))
+    c = await call(router, keys=["", "", "", "", "3"])  # greeting, ask, retry, fallback, then during the menu
+    names = c.prompt_names
+    assert names.count("retry") == 1  # asked once more, never a third "I did not understand"
+    assert "fallback_to_menu" in names
+    assert c.dials == ["Local/GM0678@kcc"]
+
+
+async def test_crashing_recogniser_falls_back_to_the_menu(router: dict) -> None:  # type: ignore[type-arg]
+    router["recognizer"] = ScriptedRecognizer(RuntimeError("decoder crashed"))
+    c = await call(router, keys=["", "", "", "1"])
+    assert "fallback_to_menu" in c.prompt_names
+    assert c.dials == ["Local/GM0654@kcc"]
+
+
+async def test_speech_other_area_explains_and_connects(router: dict) -> None:  # type: ignore[type-arg]
+    router["recognizer"] = ScriptedRecognizer(Heard("amsterdam"))
+    c = await call(router)
+    assert any(p.startswith("other_area-amsterdam") for p in c.prompt_names)
+    assert c.dials == ["Local/GM0363@kcc"]
+
+
+async def test_speech_operator(router: dict) -> None:  # type: ignore[type-arg]
+    router["recognizer"] = ScriptedRecognizer(Heard("een medewerker alstublieft"))
+    c = await call(router)
+    assert c.dials == ["Local/operator@kcc"]
+
+
+async def test_speech_ambiguous_place_offers_a_choice(router: dict) -> None:  # type: ignore[type-arg]
+    router["recognizer"] = ScriptedRecognizer(Heard("kloetinge"))  # in Goes and (2020 list) Kapelle
+    c = await call(router, keys=["", "", "1"])
+    assert any(p.startswith("ambiguous") for p in c.prompt_names)
+    assert c.dials and c.dials[0] in {"Local/GM0664@kcc", "Local/GM0678@kcc"}
+
+
+async def test_a_bug_in_the_flow_still_reaches_a_person(
+    router: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[type-arg]
+    async def boom(self) -> None:  # type: ignore[no-untyped-def]
+        raise ZeroDivisionError("bug")
+
+    monkeypatch.setattr(CallFlow, "_menu", boom)
+    c = await call(router)
+    assert "router_down" in c.prompt_names
+    assert c.dials == ["Local/operator@kcc"]
+
+
+async def test_malformed_sessions_do_not_disturb_a_concurrent_call(router: dict) -> None:  # type: ignore[type-arg]
+    port = router["port"]
+
+    async def garbage(payload: bytes, close: bool = True) -> None:
+        _, w = await asyncio.open_connection("127.0.0.1", port)
+        w.write(payload)
+        await w.drain()
+        if close:
+            w.close()
+        else:
+            await asyncio.sleep(0.5)
+            w.close()
+
+    bad = [
+        garbage(b"agi_network: yes\nagi_"),  # disconnect before the environment ends
+        garbage(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"),  # not AGI at all
+        garbage(b"agi_x: " + b"A" * 100_000 + b"\n\n"),  # a huge line
+        garbage(b"\xff\xfe\x00\x01\n\n"),  # binary
+        garbage(b"agi_network: yes\n", close=False),  # stalls
+    ]
+    good = call(router, keys=["5"])
+    results = await asyncio.gather(good, *bad)
+    assert results[0].dials == ["Local/GM0703@kcc"]
+    assert router["server"].protocol_errors >= 3
+    assert not router["server"].active or all(not t.done() for t in router["server"].active)
