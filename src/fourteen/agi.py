@@ -21,7 +21,7 @@ MAX_ENV_VARS = 200
 ENV_TIMEOUT = 5.0  # seconds for Asterisk to send the environment after connecting
 COMMAND_TIMEOUT = 30.0  # default for commands that do not wait on the caller
 
-_RESULT = re.compile(r"^(\d{3})(?:[ -]result=(-?\d+))?(?:\s*\((.*)\))?(.*)$")
+_RESULT = re.compile(r"^(\d{3})(?=[ -]|$)(?:[ -]result=(-?\d+))?(?:\s*\((.*)\))?(.*)$")
 
 
 class AgiError(Exception):
