@@ -50,7 +50,12 @@ REQUIRED_IDS = {
     "unknown_number",
     "router_down",
     "language_choice",
+    "language_switched",
     "goodbye",
+    "no_input",
+    "divert_failed_number",
+    "not_connected_no_number",
+    "ambiguous_choice",
 }
 
 SAMPLE_VALUES = {
@@ -102,7 +107,21 @@ def test_catalogue_is_read_only() -> None:
 
 def test_dutch_texts_from_the_design() -> None:
     assert render("greeting", "nl") == "Welkom bij het telefoonnummer van uw gemeente."
-    assert render("menu_more", "nl") == "Voor andere gemeenten, toets 9."
+    assert render("menu_more", "nl") == "Voor andere gemeenten, toets hekje."
+    assert render("menu_repeat", "nl") == "Toets sterretje om de keuzes te herhalen."
+    assert render("no_input", "nl") == "Ik hoorde niets."
+    assert render("divert_failed_number", "nl", name="Goes", number="0113 249 600") == (
+        "Het lukt nu niet om u door te verbinden met gemeente Goes. "
+        "U kunt de gemeente zelf bellen op nul één één drie, twee vier negen, zes nul nul."
+    )
+    assert render("not_connected_no_number", "nl", name="Haarlemmermeer") == (
+        "Gemeente Haarlemmermeer is niet bereikbaar via het 14-nummer."
+    )
+    assert render("ambiguous_choice", "nl", place="Hengelo").startswith(
+        "Hengelo ligt in meerdere gemeenten. "
+    )
+    assert render("language_switched", "en") == "You can now continue in English."
+    assert render("operator", "nl") == "U wordt doorverbonden met een medewerker."
     assert render("ambiguous", "nl", place="Hengelo") == "Hengelo ligt in meerdere gemeenten."
     assert render("transferring", "nl", name="Goes") == "U wordt doorverbonden met gemeente Goes."
     assert render("confirm", "nl", name="Goes") == (
@@ -118,11 +137,24 @@ def test_static_and_municipality_ids() -> None:
     assert set(MUNICIPALITY_PROMPT_IDS) == {"transferring", "confirm", "menu_option"}
 
 
-def test_language_choice_offers_its_own_language() -> None:
-    assert render("language_choice", "en") == "For English, press 9."
+def test_language_choice_offers_its_own_language_with_the_given_key() -> None:
+    assert placeholders("language_choice") == ("digit",)
+    assert render("language_choice", "en", digit=LANGUAGE_DIGITS["en"]) == "For English, press nine."
+    assert render("language_choice", "en", digit="4") == "For English, press four."
+    assert render("language_choice", "nl", digit="7") == "Voor Nederlands, toets zeven."
+    assert render("language_choice", "fy", digit="8") == "Foar Frysk, druk acht."  # words for the nl voice
     assert LANGUAGE_DIGITS["en"] == "9" and LANGUAGE_DIGITS["fy"] == "8"
-    assert "acht" in render("language_choice", "fy")  # Frysk, druk 8 - digits spelled out for the nl voice
     assert len(set(LANGUAGE_DIGITS.values())) == len(LANGUAGE_DIGITS)
+    for lang in LANGUAGES:  # one sentence each, so the flow can offer only the keys that are free
+        assert render("language_choice", lang, digit="1").count(".") == 1
+
+
+def test_menu_keys_are_not_digits() -> None:
+    # up to 7 options a page and every digit 1-9 can be a municipality key: "more" is # and "repeat" is *
+    for lang in LANGUAGES:
+        assert not re.search(r"\d", render("menu_more", lang)) and "{" not in PROMPTS["menu_more"][lang]
+        assert render("menu_more", lang).endswith(("hekje.", "hash."))
+        assert {"sterretje", "star", "stjerke"} & set(render("menu_repeat", lang).split())
 
 
 # ----------------------------------------------------------------------------------------------- render
@@ -251,9 +283,14 @@ def test_prompt_object() -> None:
 
 def test_static_prompts_cover_every_language() -> None:
     items = list(static_prompts())
-    assert len(items) == len(STATIC_PROMPT_IDS) * len(LANGUAGES)
-    assert {(p.id, p.lang) for p in items} == {(i, lang) for i in STATIC_PROMPT_IDS for lang in LANGUAGES}
-    assert all(p.name == p.id for p in items)
+    static = [p for p in items if p.id != "language_choice"]
+    assert len(static) == len(STATIC_PROMPT_IDS) * len(LANGUAGES)
+    assert {(p.id, p.lang) for p in static} == {(i, lang) for i in STATIC_PROMPT_IDS for lang in LANGUAGES}
+    assert all(p.name == p.id for p in static)
+    # plus each language's choice with its default key, played on many calls
+    assert {p.name for p in items if p.id == "language_choice"} == {
+        f"language_choice-{d}" for d in LANGUAGE_DIGITS.values()
+    }
     assert len({p.relpath() for p in items}) == len(items)
 
 

@@ -54,6 +54,7 @@ LANGUAGES: Final[tuple[Lang, ...]] = ("nl", "en", "fy")
 DEFAULT_LANG: Final[Lang] = "nl"
 
 #: The key that switches to a language; the ``language_choice`` prompt of language X offers X, spoken in X.
+#: The call flow offers a language only where its key is not also a menu key of the dialled area code.
 LANGUAGE_DIGITS: Final[Mapping[str, str]] = MappingProxyType({"nl": "7", "fy": "8", "en": "9"})
 
 _CATALOGUE: dict[str, dict[str, str]] = {
@@ -62,10 +63,17 @@ _CATALOGUE: dict[str, dict[str, str]] = {
         "en": "Welcome to the telephone number of your municipality.",
         "fy": "Wolkom by it telefoannûmer fan jo gemeente.",
     },
+    # One sentence per language, spoken in that language; the flow passes the key (LANGUAGE_DIGITS by
+    # default) and offers a language only when its key is not a menu key of the dialled area code.
     "language_choice": {
-        "nl": "Voor Nederlands, toets 7.",
-        "en": "For English, press 9.",
-        "fy": "Foar Frysk, druk 8.",
+        "nl": "Voor Nederlands, toets {digit}.",
+        "en": "For English, press {digit}.",
+        "fy": "Foar Frysk, druk {digit}.",
+    },
+    "language_switched": {
+        "nl": "U kunt nu verder in het Nederlands.",
+        "en": "You can now continue in English.",
+        "fy": "Jo kinne no fierder yn it Frysk.",
     },
     "ask_municipality": {
         "nl": "Zeg de naam van uw gemeente of woonplaats, of toets 0 voor een medewerker.",
@@ -82,10 +90,11 @@ _CATALOGUE: dict[str, dict[str, str]] = {
         "en": "For {name}, press {digit}.",
         "fy": "Foar {name}, druk {digit}.",
     },
+    # "#", not a digit: menus read at most 7 options a page and every digit 1-9 can be a municipality key.
     "menu_more": {
-        "nl": "Voor andere gemeenten, toets 9.",
-        "en": "For other municipalities, press 9.",
-        "fy": "Foar oare gemeenten, druk 9.",
+        "nl": "Voor andere gemeenten, toets hekje.",
+        "en": "For other municipalities, press hash.",
+        "fy": "Foar oare gemeenten, druk hekje.",
     },
     "menu_repeat": {
         "nl": "Toets sterretje om de keuzes te herhalen.",
@@ -96,6 +105,11 @@ _CATALOGUE: dict[str, dict[str, str]] = {
         "nl": "Die keuze is niet geldig.",
         "en": "That is not a valid choice.",
         "fy": "Dy kar is net jildich.",
+    },
+    "no_input": {
+        "nl": "Ik hoorde niets.",
+        "en": "I did not hear anything.",
+        "fy": "Ik hearde neat.",
     },
     "confirm": {
         "nl": "Bedoelt u gemeente {name}? Zeg ja, of toets 1. Zeg nee, of toets 2.",
@@ -136,6 +150,12 @@ _CATALOGUE: dict[str, dict[str, str]] = {
             "Jo kinne de gemeente sels skilje op {number}."
         ),
     },
+    # for a municipality that is not connected and has no public number to announce
+    "not_connected_no_number": {
+        "nl": "Gemeente {name} is niet bereikbaar via het 14-nummer.",
+        "en": "The municipality of {name} cannot be reached through the 14 number.",
+        "fy": "Gemeente {name} is net te berikken fia it 14-nûmer.",
+    },
     "offer_transfer": {
         "nl": "Blijf aan de lijn om doorverbonden te worden.",
         "en": "Stay on the line to be transferred.",
@@ -153,6 +173,12 @@ _CATALOGUE: dict[str, dict[str, str]] = {
         "en": "{place} is in more than one municipality.",
         "fy": "{place} leit yn mear as ien gemeente.",
     },
+    # followed by a menu of the municipalities the place lies in
+    "ambiguous_choice": {
+        "nl": "{place} ligt in meerdere gemeenten. Kies de gemeente die u bedoelt.",
+        "en": "{place} is in more than one municipality. Please choose the one you mean.",
+        "fy": "{place} leit yn mear as ien gemeente. Kies de gemeente dy't jo bedoele.",
+    },
     "operator": {
         "nl": "U wordt doorverbonden met een medewerker.",
         "en": "You are being transferred to an operator.",
@@ -164,6 +190,21 @@ _CATALOGUE: dict[str, dict[str, str]] = {
             "We cannot transfer you right now. Please call the municipality of {name} yourself on {number}."
         ),
         "fy": "It slagget no net om jo troch te ferbinen. Skilje gemeente {name} sels op {number}.",
+    },
+    # after a failed divert (and overflow) to a municipality that has a public number
+    "divert_failed_number": {
+        "nl": (
+            "Het lukt nu niet om u door te verbinden met gemeente {name}. "
+            "U kunt de gemeente zelf bellen op {number}."
+        ),
+        "en": (
+            "We cannot transfer you to the municipality of {name} right now. "
+            "You can call the municipality yourself on {number}."
+        ),
+        "fy": (
+            "It slagget no net om jo troch te ferbinen mei gemeente {name}. "
+            "Jo kinne de gemeente sels skilje op {number}."
+        ),
     },
     "busy": {
         "nl": "Alle medewerkers zijn in gesprek.",
@@ -517,10 +558,13 @@ def prompt(prompt_id: str, lang: str = DEFAULT_LANG, /, **values: object) -> Pro
 
 
 def static_prompts(langs: Iterable[str] = LANGUAGES) -> Iterator[Prompt]:
-    """Every prompt that needs no values, in every language."""
+    """Every prompt that needs no values, in every language, plus each ``language_choice`` with its
+    default key (played on many calls, so worth pre-building rather than synthesising on first use)."""
     for lang in langs:
         for pid in STATIC_PROMPT_IDS:
             yield prompt(pid, lang)
+        if lang in LANGUAGE_DIGITS:
+            yield prompt("language_choice", lang, digit=LANGUAGE_DIGITS[lang])
 
 
 def municipality_prompts(
@@ -537,7 +581,7 @@ def municipality_prompts(
     ``name`` is the official (CBS) name and determines the file names; ``spoken`` is what is said
     (default: the name without its CBS suffix). With ``number`` (the municipality's own phone number)
     ``not_connected`` and ``sorry_unavailable`` are added, with ``area_code`` (of its own 14+number)
-    ``other_area``.
+    ``other_area``. (The router synthesises any other prompt on demand: :mod:`fourteen.promptlib`.)
     """
     say = spoken_name(spoken if spoken else name)
     keys = [str(d) for d in digits]
