@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 class FakeCall:
     dialled: str = "140113"
     keys: list[str] = field(default_factory=list)  # pressed in order: during the next prompt or wait
+    # (prompt name prefix, key): press that key when that prompt plays (consumed in order)
+    press_on: list[tuple[str, str]] = field(default_factory=list)
     dial_status: dict[str, str] = field(default_factory=dict)  # destination → DIALSTATUS (default ANSWER)
     hangup_after_prompts: int | None = None
     script: str = "route"
@@ -98,6 +100,8 @@ async def run_call(port: int, call: FakeCall, host: str = "127.0.0.1", limit: fl
                     hung_up = True
                     reply("HANGUP")
                     reply("200 result=-1 endpos=0")
+                elif call.press_on and w[2].rsplit("/", 1)[-1].startswith(call.press_on[0][0]) and escape:
+                    reply(f"200 result={ord(call.press_on.pop(0)[1])} endpos=1000")
                 elif call.keys and call.keys[0] == "":  # "" = the caller lets this prompt play
                     call.keys.pop(0)
                     reply("200 result=0 endpos=8000")

@@ -77,14 +77,16 @@ async def test_menu_key_pressed_during_the_prompt(router: dict) -> None:  # type
 
 
 async def test_speech_code_without_recogniser_uses_the_menu(router: dict) -> None:  # type: ignore[type-arg]
-    c = await call(router, keys=["", "", "", "", "", "", "2"])  # listens through the options, then presses
+    c = await call(
+        router, press_on=[("menu_option-reimerswaal", "2")]
+    )  # listens to all options, then presses
     assert "menu" in c.stages
     assert c.dials == ["Local/GM0664@kcc"]  # Goes
     assert [p for p in c.prompt_names if p.startswith("menu_option")][:2] == [
         "menu_option-borsele-1",
         "menu_option-goes-2",
     ]
-    assert c.user_events("FourteenListen")[0]["For"] == "menu"
+    assert [e["For"] for e in c.user_events("FourteenListen")][:2] == ["language", "menu"]
 
 
 async def test_zero_reaches_a_person(router: dict) -> None:  # type: ignore[type-arg]
@@ -123,7 +125,7 @@ async def test_no_input_at_all_still_reaches_a_person(router: dict) -> None:  # 
 async def test_busy_kcc_announces_the_public_number(router: dict) -> None:  # type: ignore[type-arg]
     c = await call(router, keys=["1"], dial_status={"Local/GM0654@kcc": "BUSY"})  # Borsele
     assert c.dials == ["Local/GM0654@kcc"]
-    assert any(p.startswith("sorry_unavailable-borsele") for p in c.prompt_names)
+    assert any(p.startswith("divert_failed_number-borsele") for p in c.prompt_names)
     assert c.prompt_names[-1] == "goodbye"
 
 
@@ -171,7 +173,7 @@ async def test_speech_confirm_by_key(router: dict) -> None:  # type: ignore[type
 
 async def test_silence_retry_then_menu(router: dict) -> None:  # type: ignore[type-arg]
     router["recognizer"] = ScriptedRecognizer(Heard(reason="silence"), Heard("blabla"))
-    c = await call(router, keys=["", "", "", "", "3"])  # greeting, ask, retry, fallback, then during the menu
+    c = await call(router, press_on=[("ask_municipality_menu_intro", "3")])
     names = c.prompt_names
     assert names.count("retry") == 1  # asked once more, never a third "I did not understand"
     assert "fallback_to_menu" in names
@@ -180,7 +182,7 @@ async def test_silence_retry_then_menu(router: dict) -> None:  # type: ignore[ty
 
 async def test_crashing_recogniser_falls_back_to_the_menu(router: dict) -> None:  # type: ignore[type-arg]
     router["recognizer"] = ScriptedRecognizer(RuntimeError("decoder crashed"))
-    c = await call(router, keys=["", "", "", "1"])
+    c = await call(router, press_on=[("ask_municipality_menu_intro", "1")])
     assert "fallback_to_menu" in c.prompt_names
     assert c.dials == ["Local/GM0654@kcc"]
 
@@ -200,8 +202,8 @@ async def test_speech_operator(router: dict) -> None:  # type: ignore[type-arg]
 
 async def test_speech_ambiguous_place_offers_a_choice(router: dict) -> None:  # type: ignore[type-arg]
     router["recognizer"] = ScriptedRecognizer(Heard("kloetinge"))  # in Goes and (2020 list) Kapelle
-    c = await call(router, keys=["", "", "1"])
-    assert any(p.startswith("ambiguous") for p in c.prompt_names)
+    c = await call(router, press_on=[("menu_option", "1")])
+    assert any(p.startswith("ambiguous_choice-kloetinge") for p in c.prompt_names)
     assert c.dials and c.dials[0] in {"Local/GM0664@kcc", "Local/GM0678@kcc"}
 
 
@@ -242,3 +244,24 @@ async def test_malformed_sessions_do_not_disturb_a_concurrent_call(router: dict)
     assert results[0].dials == ["Local/GM0703@kcc"]
     assert router["server"].protocol_errors >= 3
     assert not router["server"].active or all(not t.done() for t in router["server"].active)
+
+
+async def test_language_key_switches_to_english(router: dict) -> None:  # type: ignore[type-arg]
+    c = await call(router, press_on=[("language_choice", "9"), ("menu_option-goes", "2")])
+    assert "language_switched" in c.prompt_names
+    assert c.prompts[-1].startswith("/sounds/en/")  # the rest of the call is in English
+    assert c.dials == ["Local/GM0664@kcc"]
+
+
+async def test_no_language_key_where_a_municipality_has_it(router: dict, plan: NumberPlan) -> None:  # type: ignore[type-arg]
+    assert len(plan.members("035")) == 9  # key 9 belongs to a municipality here
+    c = await call(router, dialled="14035", press_on=[("menu_option", "9")])
+    assert not any(p.startswith("language_choice") for p in c.prompt_names)
+    assert c.dials == [plan.by_menu_digit("035", "9").destination]
+
+
+async def test_saying_english_switches_language(router: dict) -> None:  # type: ignore[type-arg]
+    router["recognizer"] = ScriptedRecognizer(Heard("english please"), Heard("goes"))
+    c = await call(router)
+    assert "language_switched" in c.prompt_names
+    assert c.dials == ["Local/GM0664@kcc"]

@@ -39,6 +39,11 @@ DIGIT_WAIT_MS = 5000  # after a menu page: time to press
 LISTEN_TIMEOUT = 10.0
 YES_WORDS = frozenset({"ja", "jawel", "jazeker", "klopt", "correct", "precies", "juist", "yes", "yeah"})
 NO_WORDS = frozenset({"nee", "niet", "neen", "no", "nope"})
+SPOKEN_LANGUAGES = {
+    "en": frozenset({"english", "engels", "engelsk"}),
+    "fy": frozenset({"frysk", "fries", "friesch"}),
+    "nl": frozenset({"nederlands", "dutch", "hollands"}),
+}
 IVR_LIMIT = 180.0  # seconds in the IVR before the caller is put through to a person regardless
 NOT_CONNECTED_PAUSE_MS = 3000  # time to hang up before the offered transfer
 
@@ -154,6 +159,11 @@ class CallFlow:
         if st.mode == "single":
             await self._single()
             return
+        if not pressed:
+            pressed = await self._offer_languages()
+        if pressed and self._switch_language(pressed):
+            await self.say("language_switched")
+            pressed = None
         if pressed:
             await self._menu(first_key=pressed)
             return
@@ -193,13 +203,17 @@ class CallFlow:
                 key = await self._read_menu(pages[page], more=page + 1 < len(pages))
             if key is None:
                 if attempt < MENU_ATTEMPTS - 1:
-                    await self.say("no_input" if "no_input" in catalogue.PROMPTS else "invalid_choice")
+                    await self.say("no_input")
                 continue
             if key == "#":
                 page = (page + 1) % len(pages)
                 key = None
                 continue
             if key == "*":
+                key = None
+                continue
+            if self._switch_language(key):
+                await self.say("language_switched")
                 key = None
                 continue
             if key == "0":
@@ -244,6 +258,9 @@ class CallFlow:
             if heard.reason in {"error", "unavailable"}:
                 event(log, "speech_failed", logging.WARNING, reason=heard.reason)
                 break
+            if self._spoken_language(heard):
+                await self.say("language_switched")
+                continue
             res = self._resolve(heard)
             if await self._act(res, heard):
                 return
@@ -292,7 +309,7 @@ class CallFlow:
             options = [
                 self.plan.municipalities[c] for c in res.ambiguous_between if c in self.plan.municipalities
             ]
-            await self.say("ambiguous", place=res.ambiguous_place or "Die plaats")
+            await self.say("ambiguous_choice", place=res.ambiguous_place or "Die plaats")
             st.route = "ambiguous"
             await self._menu(only=options[:9])
             return True
@@ -330,13 +347,7 @@ class CallFlow:
                 "not_connected", name=m.say_name, number=m.public_number
             )  # repeated: write it down
         else:
-            await self.say(
-                "not_connected_no_number"
-                if "not_connected_no_number" in catalogue.PROMPTS
-                else "sorry_unavailable",
-                name=m.say_name,
-                number=m.public_number or "-",
-            )
+            await self.say("not_connected_no_number", name=m.say_name)
         await self.say("offer_transfer")
         await self.s.wait_for_digit(NOT_CONNECTED_PAUSE_MS)  # time to hang up and dial the number
         dest = m.overflow_destination or self.config.operator
@@ -385,7 +396,7 @@ class CallFlow:
                 return
         await self._stage(Stage.ANNOUNCE)
         if m is not None and m.public_number:
-            await self.say("sorry_unavailable", name=m.say_name, number=m.public_number)
+            await self.say("divert_failed_number", name=m.say_name, number=m.public_number)
         elif destination != self.config.operator:
             await self.say("busy")
             await self._dial_once(self.config.operator, m, f"{route}_to_operator")
@@ -423,10 +434,10 @@ class CallFlow:
             log.exception("rescue_failed")
 
     # -- speaking and listening --------------------------------------------------------------------
-    async def say(self, prompt_id: str, escape: str = "", **values: object) -> str | None:
+    async def say(self, prompt_id: str, escape: str = "", lang: str = "", **values: object) -> str | None:
         """Play one prompt from the catalogue (synthesised on demand); returns the key that cut it off."""
         st = self.state
-        p = catalogue.prompt(prompt_id, st.lang, **values)
+        p = catalogue.prompt(prompt_id, lang or st.lang, **values)
         try:
             path = await self.prompts.path(p)
         except Exception as exc:  # synthesis failed: a stock sound rather than silence
@@ -436,6 +447,53 @@ class CallFlow:
         await self.s.user_event(cv.EV_PROMPT, Prompt=p.name)
         event(log, "prompt", prompt=p.name, lang=st.lang)
         return await self.s.stream_file(path, escape)
+
+    # -- languages ---------------------------------------------------------------------------------
+    def _language_keys(self) -> dict[str, str]:
+        """Keys that switch language here: only those no municipality of this area code uses."""
+        st = self.state
+        if st.area_code is None:
+            return {}
+        ac = self.plan.area_codes[st.area_code]
+        taken = {m.menu_digit for m in ac.members}
+        return {
+            catalogue.LANGUAGE_DIGITS[lang]: lang
+            for lang in ac.languages
+            if lang != st.lang
+            and lang in catalogue.LANGUAGE_DIGITS
+            and catalogue.LANGUAGE_DIGITS[lang] not in taken
+        }
+
+    async def _offer_languages(self) -> str | None:
+        """ "For English, press 9": offered once, in that language, interruptible; never a forced step."""
+        offers = self._language_keys()
+        if not offers:
+            return None
+        await self._listen("language")
+        for key, lang in offers.items():
+            pressed = await self.say("language_choice", escape=KEYS, lang=lang, digit=key)
+            if pressed:
+                return pressed
+        return None
+
+    def _switch_language(self, key: str | None) -> bool:
+        lang = self._language_keys().get(key or "")
+        if lang is None:
+            return False
+        event(log, "language_switched", lang=lang, by="key")
+        self.state.lang = lang
+        return True
+
+    def _spoken_language(self, heard: Heard) -> bool:
+        """ "English" / "Engels" / "Frysk" said instead of a name switches the language."""
+        words = set(heard.transcript.lower().split())
+        ac = self.plan.area_codes[self.state.area_code] if self.state.area_code else None
+        for lang, names in SPOKEN_LANGUAGES.items():
+            if words & names and ac is not None and lang in ac.languages and lang != self.state.lang:
+                event(log, "language_switched", lang=lang, by="speech")
+                self.state.lang = lang
+                return True
+        return False
 
     async def _hear(self, prompt_id: str, purpose: str, **values: object) -> Heard:
         st = self.state
