@@ -263,13 +263,21 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument("--json", action="store_true", help="machine-readable output")
     rs.set_defaults(handler=cmd_resolve)
 
-    for register in _EXTENSIONS:
-        register(sub)
+    _register_extensions(sub)
     return p
 
 
-#: Later modules (router, sandbox, …) add their subcommands here, keeping this module about dispatch.
-_EXTENSIONS: list[Callable[[Any], None]] = []
+def _register_extensions(sub: Any) -> None:
+    """Subcommands that live with their modules; imported only when the parser is built."""
+    from . import promptlib, router, testcall
+
+    for register in (
+        router.register_cli,
+        testcall.register_call_command,
+        testcall.register_sandbox_command,
+        promptlib.register_cli,
+    ):
+        register(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

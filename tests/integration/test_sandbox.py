@@ -7,46 +7,16 @@ from __future__ import annotations
 
 import base64
 import re
-import socket
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from fourteen import sandbox
+import fourteen.sandbox as sb
 from fourteen.sandbox import SandboxConfig
 
 from .amitools import AmiClient, event_named, user_event
 
 pytestmark = pytest.mark.asterisk
-
-
-@pytest.fixture(scope="module")
-def asterisk() -> Iterator[SandboxConfig]:
-    """A running sandbox for this module; stopped afterwards unless it was already running before."""
-    cfg = SandboxConfig()
-    was_running = sandbox.status(cfg)["running"]
-    sandbox.up(cfg)
-    yield cfg
-    if not was_running:
-        sandbox.down(cfg)
-
-
-@pytest.fixture
-async def ami(asterisk: SandboxConfig) -> AsyncIterator[AmiClient]:
-    async with await AmiClient.connect(
-        asterisk.bind_host, asterisk.ami_port, asterisk.ami_user, asterisk.ami_secret
-    ) as client:
-        yield client
-
-
-@pytest.fixture
-def closed_port() -> Iterator[int]:
-    """A TCP port that refuses connections: bound (so nobody else takes it) but never listening."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    yield sock.getsockname()[1]
-    sock.close()
 
 
 async def set_global(ami: AmiClient, name: str, value: str) -> str:
@@ -56,13 +26,13 @@ async def set_global(ami: AmiClient, name: str, value: str) -> str:
     return old
 
 
-def test_boots_fully_with_every_listed_module(asterisk: SandboxConfig) -> None:
-    info = sandbox.status(asterisk)
+def test_boots_fully_with_every_listed_module(sandbox: SandboxConfig) -> None:
+    info = sb.status(sandbox)
     assert info["running"] and info["pid"]
     assert info["version"].startswith("Asterisk 22")
-    sandbox.rx(asterisk, "core waitfullybooted")  # returns at once when booted, raises when not running
-    listed = re.findall(r"^load => (\S+)", (asterisk.template_dir / "modules.conf").read_text(), re.M)
-    shown = sandbox.rx(asterisk, "module show")
+    sb.rx(sandbox, "core waitfullybooted")  # returns at once when booted, raises when not running
+    listed = re.findall(r"^load => (\S+)", (sandbox.template_dir / "modules.conf").read_text(), re.M)
+    shown = sb.rx(sandbox, "module show")
     loaded = {line.split()[0] for line in shown.splitlines() if line.endswith(".so") or ".so " in line}
     assert set(listed) <= loaded, f"not loaded: {sorted(set(listed) - loaded)}"
 
@@ -74,12 +44,12 @@ async def test_ami_login_and_core_settings(ami: AmiClient) -> None:
     assert settings["AsteriskVersion"].startswith("22.")
 
 
-def test_ari_and_prometheus_over_http(asterisk: SandboxConfig) -> None:
-    base = f"http://{asterisk.bind_host}:{asterisk.http_port}"
+def test_ari_and_prometheus_over_http(sandbox: SandboxConfig) -> None:
+    base = f"http://{sandbox.bind_host}:{sandbox.http_port}"
     with urllib.request.urlopen(f"{base}/metrics", timeout=5) as response:
         assert b"asterisk_core_uptime_seconds" in response.read()
     request = urllib.request.Request(f"{base}/ari/asterisk/info")
-    token = base64.b64encode(f"{asterisk.ari_user}:{asterisk.ari_password}".encode()).decode()
+    token = base64.b64encode(f"{sandbox.ari_user}:{sandbox.ari_password}".encode()).decode()
     request.add_header("Authorization", f"Basic {token}")
     with urllib.request.urlopen(request, timeout=5) as response:
         assert response.status == 200
@@ -99,10 +69,10 @@ async def test_test_kcc_reports_the_municipality_reached(ami: AmiClient) -> None
 
 
 async def test_router_down_falls_back_to_the_default_kcc(
-    asterisk: SandboxConfig, ami: AmiClient, closed_port: int
+    sandbox: SandboxConfig, ami: AmiClient, closed_port: int
 ) -> None:
     rendered = (await ami.action("Getvar", Variable="FOURTEEN_AGI_URL"))["Value"]
-    assert rendered == f"agi://{asterisk.agi_host}:{asterisk.agi_port}/route"
+    assert rendered == f"agi://{sandbox.agi_host}:{sandbox.agi_port}/route"
     # Whatever may listen on the configured AGI port on a developer's machine, this call's router is "down".
     old = await set_global(ami, "FOURTEEN_AGI_URL", f"agi://127.0.0.1:{closed_port}/route")
     try:
