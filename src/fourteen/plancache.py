@@ -33,21 +33,35 @@ class Snapshot:
 
 
 class PlanCache:
-    def __init__(self, engine: AsyncEngine | None, seed_dir: Path, min_interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine | None,
+        seed_dir: Path,
+        min_interval: float = 0.25,
+        db_timeout: float = 0.5,
+        retry_after: float = 5.0,
+    ) -> None:
         self.engine = engine
         self.seed_dir = seed_dir
         self.min_interval = min_interval
+        self.db_timeout = db_timeout  # a call never waits longer than this for the database
+        self.retry_after = retry_after  # while the database is down, calls do not wait on it at all
         self._snapshot: Snapshot | None = None
         self._checked = 0.0
         self._lock = asyncio.Lock()
         self.db_ok = engine is not None
 
+    def _fresh(self) -> bool:
+        age = time.monotonic() - self._checked
+        return self._snapshot is not None and age < (self.min_interval if self.db_ok else self.retry_after)
+
     async def get(self) -> Snapshot:
-        snap = self._snapshot
-        if snap is not None and time.monotonic() - self._checked < self.min_interval:
-            return snap
+        if self._fresh():
+            assert self._snapshot is not None
+            return self._snapshot
         async with self._lock:
-            if self._snapshot is not None and time.monotonic() - self._checked < self.min_interval:
+            if self._fresh():
+                assert self._snapshot is not None
                 return self._snapshot
             return await self._refresh()
 
@@ -56,9 +70,9 @@ class PlanCache:
         snap = self._snapshot
         if self.engine is not None:
             try:
-                revision = await store.current_revision(self.engine)
+                revision = await asyncio.wait_for(store.current_revision(self.engine), self.db_timeout)
                 if snap is None or snap.source != "database" or snap.plan.revision != revision:
-                    plan = await store.load_plan(self.engine)
+                    plan = await asyncio.wait_for(store.load_plan(self.engine), max(self.db_timeout, 10.0))
                     resolver = await asyncio.to_thread(Resolver, plan)
                     self._snapshot = Snapshot(plan, resolver, "database")
                     event(log, "plan_loaded", revision=plan.revision, area_codes=len(plan.area_codes))
