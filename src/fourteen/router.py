@@ -53,6 +53,7 @@ class Router:
 
             self.prompts = PromptLibrary(s.sounds_dir, s.asterisk_sounds_dir or None)
         self._http: web.AppRunner | None = None
+        self._ari: Any = None
 
     async def handle_call(self, session: AgiSession) -> None:
         self.calls_total += 1
@@ -65,6 +66,8 @@ class Router:
         if not self.settings.database_url:
             await _ensure_embedded_db(self.settings)
         await self.plans.get()
+        if self.settings.vosk_model and isinstance(self.recognizer, NoRecognizer):
+            self.recognizer = await self._speech()
         await self.agi.start()
         self._http = web.AppRunner(self.http_app(), access_log=None)
         await self._http.setup()
@@ -79,7 +82,25 @@ class Router:
             recognizer_reason=getattr(self.recognizer, "reason", ""),
         )
 
+    async def _speech(self) -> Recognizer:
+        """Vosk + ARI streaming; anything missing leaves the menu in charge, with the reason logged."""
+        from .ari import AriClient
+        from .speech import StreamingRecognizer
+        from .speechengine import SpeechEngine
+
+        s = self.settings
+        engine = SpeechEngine(s.vosk_model, s.grammars_path, max_streams=s.max_speech_streams)
+        await engine.load()
+        if not engine.available:
+            event(log, "speech_disabled", logging.WARNING, reason=engine.reason)
+            return NoRecognizer(engine.reason)
+        self._ari = AriClient(s.ari_url, s.ari_user, s.ari_password, s.ari_app)
+        await self._ari.start()
+        return StreamingRecognizer(engine, self._ari, s.recordings_dir, s.asterisk_recordings_dir)
+
     async def stop(self) -> None:
+        if self._ari is not None:
+            await self._ari.stop()
         await self.agi.stop()
         if self._http is not None:
             await self._http.cleanup()

@@ -43,6 +43,12 @@ class Settings:
     caller_hash_salt: str = "change-me"
     sounds_dir_override: str = ""
     asterisk_sounds_dir: str = ""
+    ari_url: str = "http://127.0.0.1:8088/ari"
+    ari_user: str = "fourteen"
+    ari_password: str = "fourteen"
+    ari_app: str = "fourteen"
+    grammars_dir: str = ""
+    speech_streams: str = "8"
 
     _ENV: ClassVar[dict[str, str]] = {
         "data_dir": "FOURTEEN_DATA_DIR",
@@ -59,6 +65,12 @@ class Settings:
         "caller_hash_salt": "FOURTEEN_CALLER_HASH_SALT",
         "sounds_dir_override": "FOURTEEN_SOUNDS_DIR",
         "asterisk_sounds_dir": "FOURTEEN_ASTERISK_SOUNDS_DIR",
+        "ari_url": "FOURTEEN_ARI_URL",
+        "ari_user": "FOURTEEN_ARI_USER",
+        "ari_password": "FOURTEEN_ARI_PASSWORD",
+        "ari_app": "FOURTEEN_ARI_APP",
+        "grammars_dir": "FOURTEEN_GRAMMARS_DIR",
+        "speech_streams": "FOURTEEN_SPEECH_STREAMS",
     }
 
     @classmethod
@@ -85,6 +97,29 @@ class Settings:
         if self.sounds_dir_override:
             return Path(self.sounds_dir_override)
         return self.data_dir / "sounds" / "fourteen"
+
+    @property
+    def recordings_dir(self) -> Path:
+        """Where Asterisk writes recordings for the record-then-decode fallback (beside the sounds)."""
+        return self.sounds_dir.parent / "recordings"
+
+    @property
+    def asterisk_recordings_dir(self) -> str:
+        base = self.asterisk_sounds_dir or str(self.sounds_dir)
+        return str(Path(base).parent / "recordings")
+
+    @property
+    def grammars_path(self) -> Path:
+        if self.grammars_dir:
+            return Path(self.grammars_dir)
+        return Path(__file__).resolve().parents[2] / "grammars"
+
+    @property
+    def max_speech_streams(self) -> int:
+        try:
+            return max(0, int(self.speech_streams))
+        except ValueError:
+            return 8
 
     @property
     def agi_host_port(self) -> tuple[str, int]:
