@@ -134,3 +134,25 @@ async def test_plan_cache_serves_seed_data_when_the_database_is_down(tmp_path) -
         assert cache.db_ok is False
     finally:
         await engine.dispose()
+
+
+async def test_new_area_code_and_alias(db_url: str) -> None:
+    engine = await _ready(db_url)
+    try:
+        await store.create_area_code(engine, "0999", ["GM0703", "GM0664"], main_place="Test")
+        await store.add_alias(engine, "GM0703", "서울", kind="test")
+        plan = await store.load_plan(engine)
+        assert [m.cbs_code for m in plan.members("0999")] == ["GM0703", "GM0664"]
+        assert any(a.alias == "서울" for a in plan.aliases)
+        with pytest.raises(store.ValidationError, match="exists"):
+            await store.create_area_code(engine, "0999", ["GM0703"])
+        with pytest.raises(store.ValidationError, match="unknown"):
+            await store.create_area_code(engine, "0998", ["GM9999"])
+        with pytest.raises(store.ValidationError):
+            await store.create_area_code(engine, "abc", [])
+        with pytest.raises(store.NotFound):
+            await store.add_alias(engine, "GM9999", "x")
+        with pytest.raises(store.ValidationError):
+            await store.add_alias(engine, "GM0703", "\x00")
+    finally:
+        await engine.dispose()

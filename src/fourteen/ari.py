@@ -31,7 +31,7 @@ class AriError(Exception):
 class AriClient:
     def __init__(self, base_url: str, user: str, password: str, app: str = "fourteen") -> None:
         self.base = base_url.rstrip("/")
-        self.auth = aiohttp.BasicAuth(user, password)
+        self.headers = {"Authorization": aiohttp.encode_basic_auth(user, password)}
         self.app = app
         self.connected = False
         self._session: aiohttp.ClientSession | None = None
@@ -43,7 +43,7 @@ class AriClient:
     # -- lifecycle ---------------------------------------------------------------------------------
     async def start(self, wait: float = 2.0) -> None:
         """Connect the event stream in the background; wait up to ``wait`` s for the first connection."""
-        self._session = aiohttp.ClientSession(auth=self.auth, timeout=aiohttp.ClientTimeout(total=None))
+        self._session = aiohttp.ClientSession(headers=self.headers, timeout=aiohttp.ClientTimeout(total=None))
         self._task = asyncio.create_task(self._events_forever(), name="ari-events")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._ready.wait(), wait)

@@ -95,6 +95,7 @@ class CallState:
     destination: str = ""
     dial_status: str = ""
     route: str = ""
+    last_heard: Heard | None = None
     started: float = field(default_factory=time.monotonic)
 
 
@@ -159,19 +160,19 @@ class CallFlow:
         if st.mode == "single":
             await self._single()
             return
-        if not pressed:
+        speech = st.mode == "speech" and self.recognizer.available
+        if st.mode == "speech" and not speech:
+            event(log, "speech_unavailable", logging.INFO, reason=self.recognizer.reason)
+        if not pressed and not speech:  # by speech, saying "English" (or the key) switches instead
             pressed = await self._offer_languages()
         if pressed and self._switch_language(pressed):
             await self.say("language_switched")
             pressed = None
         if pressed:
             await self._menu(first_key=pressed)
-            return
-        if st.mode == "speech" and self.recognizer.available:
+        elif speech:
             await self._speech()
         else:
-            if st.mode == "speech":
-                event(log, "speech_unavailable", logging.INFO, reason=self.recognizer.reason)
             await self._menu()
 
     # -- modes -------------------------------------------------------------------------------------
@@ -264,8 +265,8 @@ class CallFlow:
             res = self._resolve(heard)
             if await self._act(res, heard):
                 return
-        await self.say("fallback_to_menu")
-        await self._menu()
+        pressed = await self.say("fallback_to_menu", escape=KEYS)
+        await self._menu(first_key=pressed)
 
     def _resolve(self, heard: Heard) -> Resolution:
         """Resolve the transcript; among n-best alternatives the first that gives a clear answer wins."""
@@ -515,6 +516,7 @@ class CallFlow:
         except Exception as exc:  # a crashed recogniser must not end the call
             event(log, "recognizer_error", logging.WARNING, error=repr(exc)[:200])
             heard = Heard(reason="error")
+        st.last_heard = heard
         if heard.transcript:
             st.utterances.append(heard.transcript)
         event(
@@ -532,8 +534,14 @@ class CallFlow:
 
     async def _decide_log(self, decision: str, m: Municipality | None, utterance: str) -> None:
         self.state.decisions.append(decision)
+        heard = self.state.last_heard
         await self.s.user_event(
-            cv.EV_DECISION, Decision=decision, Municipality=m.cbs_code if m else "", Utterance=utterance[:100]
+            cv.EV_DECISION,
+            Decision=decision,
+            Municipality=m.cbs_code if m else "",
+            Utterance=utterance[:100],
+            BargeIn="yes" if heard and heard.barge_in else "no",
+            DecisionSeconds=f"{heard.seconds_to_decision:.3f}" if heard else "",
         )
         event(
             log,

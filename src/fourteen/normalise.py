@@ -18,7 +18,7 @@ MAX_CHARS = 400
 
 _CONTROL = {c: " " for c in range(32)} | {127: " "}
 _PREFIX = re.compile(r"(?<![\w])'([st])[-\s]+")
-_NON_WORD = re.compile(r"[^a-z0-9]+")
+_NON_WORD = re.compile(r"[\W_]+")  # Unicode-aware: names in any script survive (the tests use Korean)
 _DOUBLE = re.compile(r"(.)\1+")
 _SOUND_ALIKE = (
     ("sch", "sg"),

@@ -22,6 +22,7 @@ class Heard:
     dtmf: str | None = None  # a key pressed instead of speaking
     reason: str = "speech"  # speech | dtmf | silence | error | unavailable
     seconds_to_decision: float = 0.0  # end of speech → result
+    barge_in: bool = False  # the caller spoke (or pressed) before the prompt ended
 
 
 class Recognizer(Protocol):

@@ -54,6 +54,7 @@ class Router:
             self.prompts = PromptLibrary(s.sounds_dir, s.asterisk_sounds_dir or None)
         self._http: web.AppRunner | None = None
         self._ari: Any = None
+        self.speech_engine: Any = None
 
     async def handle_call(self, session: AgiSession) -> None:
         self.calls_total += 1
@@ -89,13 +90,15 @@ class Router:
         from .speechengine import SpeechEngine
 
         s = self.settings
-        engine = SpeechEngine(s.vosk_model, s.grammars_path, max_streams=s.max_speech_streams)
+        plan = (await self.plans.get()).plan
+        engine = SpeechEngine(s.vosk_model, s.grammars_path, max_streams=s.max_speech_streams, plan=plan)
         await engine.load()
         if not engine.available:
             event(log, "speech_disabled", logging.WARNING, reason=engine.reason)
             return NoRecognizer(engine.reason)
         self._ari = AriClient(s.ari_url, s.ari_user, s.ari_password, s.ari_app)
         await self._ari.start()
+        self.speech_engine = engine
         return StreamingRecognizer(engine, self._ari, s.recordings_dir, s.asterisk_recordings_dir)
 
     async def stop(self) -> None:

@@ -1,9 +1,10 @@
 # ruff: noqa: ASYNC109  (the listen timeout is part of the Recognizer interface)
 """Listening to the caller: their voice streamed to Vosk while the prompt plays, keys accepted too.
 
-Streaming (the normal path): the AGI flow runs ``EXEC Stasis <app>,<token>``; here the channel is bridged
-with an externalMedia channel (chan_websocket, slin16 both ways), the prompt plays on the caller's channel
-(which does not leak into what is streamed), and every 20 ms frame goes to the call's Vosk stream. The
+Streaming (the normal path): the AGI flow runs ``EXEC Stasis <app>,<token>``; here a snoop channel on what
+the caller sends is bridged with an externalMedia channel (chan_websocket, slin16 both ways), the prompt
+plays on the caller's channel (and does not leak into what is streamed), and every 20 ms frame goes to the
+call's Vosk stream. The
 caller may speak during the prompt (an energy detector or a first partial result stops it: barge-in) or
 press a key (ARI ``ChannelDtmfReceived``). Vosk's endpointing ends the utterance; the channel is then
 ``continue``d and the AGI session carries on with the result.
@@ -37,7 +38,9 @@ FRAME_BYTES = 640  # 20 ms of slin16
 SPEECH_RMS = 500.0  # energy of a frame that counts as voice (s16 samples)
 SPEECH_FRAMES = 5  # consecutive voiced frames (100 ms) that stop the prompt
 MAX_UTTERANCE = 10.0  # seconds of speech before we stop listening anyway
+END_SILENCE = 0.45  # seconds of quiet after speech that end it (Vosk's own endpoint comes later)
 STASIS_WAIT = 3.0
+RECORD_SILENCE = 2  # seconds of silence that end a recording (the record-then-decode fallback)
 
 
 def frame_rms(pcm: bytes) -> float:
@@ -111,6 +114,7 @@ class StreamingRecognizer:
         ari = self.ari
         assert ari is not None
         token = uuid.uuid4().hex[:16]
+        t0 = time.monotonic()
         started = ari.expect(token)
         stasis = asyncio.create_task(session.exec("Stasis", f"{ari.app},{token}", timeout=None))
         try:
@@ -121,15 +125,19 @@ class StreamingRecognizer:
                 await asyncio.wait_for(stasis, 1.0)  # a failed Stasis returns at once
             raise AriError("the channel did not enter Stasis") from None
         chan = start["channel"]["id"]
-        em_id, pb_id, br_id = f"{token}-em", f"{token}-pb", f"{token}-br"
+        em_id, pb_id, br_id, sn_id = f"{token}-em", f"{token}-pb", f"{token}-br", f"{token}-sn"
         events = ari.subscribe(chan, pb_id)
         mws: aiohttp.ClientWebSocketResponse | None = None
         try:
+            # The caller's own audio, whatever plays to them: a snoop channel on what they send (a prompt
+            # played on a bridged channel would stop its audio reaching the bridge until it ends).
+            await ari.request("POST", f"/channels/{chan}/snoop", app=ari.app, spy="in", snoopId=sn_id)
             em_id, conn = await ari.external_media(em_id)
             mws = await ari.media_socket(conn)
             await ari.request("POST", "/bridges", type="mixing", bridgeId=br_id)
-            await ari.request("POST", f"/bridges/{br_id}/addChannel", channel=f"{chan},{em_id}")
+            await ari.request("POST", f"/bridges/{br_id}/addChannel", channel=f"{sn_id},{em_id}")
             await ari.request("POST", f"/channels/{chan}/play", media=f"sound:{prompt}", playbackId=pb_id)
+            event(log, "streaming", setup_seconds=round(time.monotonic() - t0, 3))
             return await self._listen_loop(stream, mws, events, pb_id, escape, timeout)
         finally:
             ari.unsubscribe(events)
@@ -138,6 +146,7 @@ class StreamingRecognizer:
                     await mws.close()
             await ari.quietly("DELETE", f"/playbacks/{pb_id}")
             await ari.quietly("DELETE", f"/channels/{em_id}")
+            await ari.quietly("DELETE", f"/channels/{sn_id}")
             await ari.quietly("DELETE", f"/bridges/{br_id}")
             await ari.quietly("POST", f"/channels/{chan}/continue")
             with contextlib.suppress(TimeoutError, AgiError):
@@ -164,19 +173,28 @@ class StreamingRecognizer:
         last_voice_at: float | None = None
         deadline_speech = time.monotonic() + 60.0  # the prompt itself may take a while
 
+        barged_in = False
+
         async def stop_prompt() -> None:
-            nonlocal playing
+            nonlocal playing, barged_in
             if playing:
                 playing = False
+                barged_in = prompt_done_at is None
                 await ari.quietly("DELETE", f"/playbacks/{pb_id}")
 
+        frames = 0
+        loudest = 0.0
+
         async def media() -> None:
-            nonlocal voiced, speech_at, endpoint_at, last_voice_at
+            nonlocal voiced, speech_at, endpoint_at, last_voice_at, frames, loudest
             async for msg in mws:
                 if msg.type != aiohttp.WSMsgType.BINARY:
                     continue
                 now = time.monotonic()
-                if frame_rms(msg.data) >= SPEECH_RMS:
+                frames += 1
+                rms = frame_rms(msg.data)
+                loudest = max(loudest, rms)
+                if rms >= SPEECH_RMS:
                     voiced += 1
                     last_voice_at = now
                     if voiced >= SPEECH_FRAMES and speech_at is None:
@@ -190,6 +208,9 @@ class StreamingRecognizer:
                     await stop_prompt()
                 if update.endpoint and speech_at is not None:
                     endpoint_at = now
+                    return
+                if speech_at is not None and last_voice_at is not None and now - last_voice_at >= END_SILENCE:
+                    endpoint_at = now  # quiet long enough: decide now rather than wait for Vosk's endpoint
                     return
                 if speech_at is not None and now - speech_at > MAX_UTTERANCE:
                     endpoint_at = now
@@ -230,11 +251,20 @@ class StreamingRecognizer:
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+        event(
+            log,
+            "listened",
+            frames=frames,
+            loudest=round(loudest),
+            speech=speech_at is not None,
+            dtmf=dtmf,
+            hung_up=hung_up,
+        )
         if hung_up:
             await stop_prompt()
             raise Hangup("caller hung up while listening")
         if dtmf is not None:
-            return Heard(dtmf=dtmf, reason="dtmf")
+            return Heard(dtmf=dtmf, reason="dtmf", barge_in=prompt_done_at is None)
         if speech_at is None:
             return Heard(reason="silence")
         decoded = await stream.finish()
@@ -244,6 +274,7 @@ class StreamingRecognizer:
             alternatives=tuple(decoded.alternatives),
             reason="speech" if decoded.transcript else "silence",
             seconds_to_decision=round(time.monotonic() - end_of_speech, 3),
+            barge_in=barged_in,
         )
         event(
             log,
@@ -252,7 +283,7 @@ class StreamingRecognizer:
             alternatives=list(decoded.alternatives)[:3],
             decode_seconds=round(getattr(decoded, "decode_seconds", 0.0), 3),
             end_of_speech_to_result=heard.seconds_to_decision,
-            barge_in=bool(prompt_done_at is None),
+            barge_in=barged_in,
         )
         return heard
 
@@ -266,8 +297,17 @@ class StreamingRecognizer:
         name = f"rec-{uuid.uuid4().hex[:16]}"
         self.recordings_dir.mkdir(parents=True, exist_ok=True)
         inside = f"{self.asterisk_recordings_dir.rstrip('/')}/{name}"
+        # RECORD FILE stops after RECORD_SILENCE s of silence — also before any speech, so the caller has
+        # that long to start; the offset argument must precede it (res_agi reads them by position).
         r = await session.command(
-            "RECORD FILE", inside, "wav", escape, int(timeout * 1000), "s=1", timeout=timeout + 20
+            "RECORD FILE",
+            inside,
+            "wav",
+            escape,
+            int(timeout * 1000),
+            "0",
+            f"s={RECORD_SILENCE}",
+            timeout=timeout + 20,
         )
         if r.result < 0:
             raise Hangup("RECORD FILE failed (channel gone)")

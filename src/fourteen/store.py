@@ -391,3 +391,71 @@ async def update_area_code(
                     .values(menu_digit=digit, menu_order=order)
                 )
         return await _bump(conn)
+
+
+async def add_alias(
+    engine: AsyncEngine, cbs_code: str, alias: str, kind: str = "colloquial", place: str = ""
+) -> int:
+    """Another name callers use for a municipality (or one of its places); returns the new revision."""
+    errors: dict[str, str] = {}
+    name = alias.strip() if isinstance(alias, str) else ""
+    if not name or len(name) > 100 or any(ord(c) < 32 for c in name):
+        errors["alias"] = "must be 1-100 characters of text"
+    if errors:
+        raise ValidationError(errors)
+    async with engine.begin() as conn:
+        if (
+            await conn.scalar(select(MunicipalityRow.cbs_code).where(MunicipalityRow.cbs_code == cbs_code))
+            is None
+        ):
+            raise NotFound(f"no municipality {cbs_code!r}")
+        await conn.execute(
+            AliasRow.__table__.insert().values(
+                alias=name, cbs_code=cbs_code, kind=kind[:24], place=place[:100]
+            )
+        )
+        return await _bump(conn)
+
+
+async def create_area_code(
+    engine: AsyncEngine, code: str, members: list[str], *, main_place: str = "", shared_mode: str = "speech"
+) -> int:
+    """A new area code with its municipalities (menu keys 1..n in the given order)."""
+    errors: dict[str, str] = {}
+    if not re.fullmatch(r"0[1-9]\d{0,2}", code or ""):
+        errors["code"] = "must be an area code such as 0113 or 020"
+    if not members or len(members) > 9 or len(set(members)) != len(members):
+        errors["members"] = "1 to 9 different municipalities"
+    if shared_mode not in SHARED_MODES:
+        errors["shared_mode"] = f"must be one of {', '.join(SHARED_MODES)}"
+    if errors:
+        raise ValidationError(errors)
+    async with engine.begin() as conn:
+        known = set(
+            (
+                await conn.scalars(
+                    select(MunicipalityRow.cbs_code).where(MunicipalityRow.cbs_code.in_(members))
+                )
+            ).all()
+        )
+        if set(members) - known:
+            raise ValidationError({"members": f"unknown: {', '.join(sorted(set(members) - known))}"})
+        if await conn.scalar(select(AreaCodeRow.code).where(AreaCodeRow.code == code)) is not None:
+            raise ValidationError({"code": f"{code} exists already"})
+        await conn.execute(
+            AreaCodeRow.__table__.insert().values(
+                code=code,
+                main_place=main_place,
+                shared_mode=shared_mode,
+                languages="nl,en",
+                updated_at=utcnow(),
+            )
+        )
+        await conn.execute(
+            AreaCodeMemberRow.__table__.insert(),
+            [
+                {"area_code": code, "cbs_code": c, "menu_digit": str(i), "menu_order": i}
+                for i, c in enumerate(members, start=1)
+            ],
+        )
+        return await _bump(conn)

@@ -81,6 +81,7 @@ _DTMF = re.compile(r"^[0-9*#A-Dw]{1,64}$")
 _NUMBER = re.compile(r"^[0-9A-Za-z+*#]{1,40}$")
 _ENDPOS = re.compile(r"endpos=(\d+)")
 _AUDIO_VERSION = "1"  # bump when synthesis changes, so cached caller audio is made again
+_CALL_KEYS = frozenset({"linkedid", "uniqueid", "actionid"})  # fields that tie an AMI event to a call
 
 
 # ------------------------------------------------------------------------------------------------ steps
@@ -461,6 +462,7 @@ class Caller:
         self.caller_context = caller_context
         self._calls: dict[str, _Call] = {}
         self._started = False
+        self._keys_of: tuple[Message | None, frozenset[str]] = (None, frozenset())
 
     async def start(self) -> None:
         if not self._started:
@@ -515,11 +517,8 @@ class Caller:
         extra: dict[str, object] = {"CallerID": caller_id} if caller_id else {}
 
         def ours(m: Message) -> bool:
-            return (
-                m.get("Linkedid") == call_id
-                or m.get("Uniqueid") == call_id
-                or m.get("ActionID") == originate_id
-            )
+            keys = self._call_keys(m)
+            return call_id in keys or originate_id in keys
 
         self._calls[call_id] = call
         subscription = self.ami.subscribe(ours, maxsize=MAX_CALL_EVENTS * 2)
@@ -564,6 +563,16 @@ class Caller:
         return CallResult.from_log(
             call.log, steps=call.step_log, warnings=call.warnings, timed_out=call.timed_out, seconds=seconds
         )
+
+    def _call_keys(self, m: Message) -> frozenset[str]:
+        """An event's Linkedid, Uniqueid and ActionID, worked out once per event: every call in progress asks
+        (one subscription each), and with hundreds of concurrent calls scanning the fields each time costs
+        more than the rest of the caller."""
+        last, keys = self._keys_of
+        if last is not m:
+            keys = frozenset(v for k, v in m.fields if k.lower() in _CALL_KEYS)
+            self._keys_of = (m, keys)
+        return keys
 
     async def _follow(self, call: _Call, subscription: Subscription, hangup_on_kcc: bool) -> None:
         """Feed the call's events into its log until it has ended; hang up when the KCC answers."""
