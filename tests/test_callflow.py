@@ -265,3 +265,44 @@ async def test_saying_english_switches_language(router: dict) -> None:  # type: 
     c = await call(router)
     assert "language_switched" in c.prompt_names
     assert c.dials == ["Local/GM0664@kcc"]
+
+
+async def test_metrics_count_outcomes_hangups_and_speech(plan: NumberPlan, resolver: Resolver) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from fourteen.metrics import Metrics
+
+    metrics = Metrics()
+    recognizer = ScriptedRecognizer(Heard("rijmerswaal", seconds_to_decision=0.4, decode_seconds=0.05))
+    server = AgiServer("127.0.0.1", 0)
+
+    @server.route("route")
+    async def handle(session) -> None:  # type: ignore[no-untyped-def]
+        rec = recognizer if session.env["agi_extension"] == "140113" and recognizer.heard else None
+        await CallFlow(session, Snapshot(plan, resolver, "t"), FakePrompts(), rec, CONFIG, metrics).run()
+
+    await server.start()
+    try:
+        await run_call(server.port, FakeCall(dialled="140113"))  # speech: recognised first time
+        await run_call(server.port, FakeCall(dialled="140111"))  # single
+        await run_call(
+            server.port, FakeCall(dialled="140113", hangup_after_prompts=3)
+        )  # hangs up in the menu
+    finally:
+        await server.stop()
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for fam in text_string_to_metric_families(metrics.render().decode())
+        for s in fam.samples
+    }
+
+    def value(name: str, **labels: str) -> float:
+        return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+    assert value("fourteen_calls_total", area_code="0113", mode="speech", outcome="speech") == 1
+    assert value("fourteen_calls_total", area_code="0111", mode="single", outcome="single") == 1
+    assert value("fourteen_ivr_hangups_total", area_code="0113", stage="menu") == 1
+    assert value("fourteen_speech_first_utterance_total", area_code="0113", result="recognised") == 1
+    assert value("fourteen_transfers_total", municipality="GM0703", dial_status="ANSWER") == 1
+    assert value("fourteen_speech_decision_seconds_count") == 1
+    assert value("fourteen_active_calls") == 0

@@ -25,8 +25,11 @@ Handler = Callable[[AgiSession], Awaitable[None]]
 
 
 class AgiServer:
-    def __init__(self, host: str, port: int, backlog: int = 1024) -> None:
+    def __init__(
+        self, host: str, port: int, backlog: int = 1024, on_protocol_error: Callable[[], object] | None = None
+    ) -> None:
         self.host = host
+        self.on_protocol_error = on_protocol_error
         self.port = port
         self.backlog = backlog
         self.handlers: dict[str, Handler] = {}
@@ -85,6 +88,8 @@ class AgiServer:
             await handler(session)
         except AgiProtocolError as exc:
             self.protocol_errors += 1
+            if self.on_protocol_error is not None:
+                self.on_protocol_error()
             event(log, "agi_protocol_error", logging.WARNING, error=str(exc)[:200])
         except Hangup:
             event(log, "agi_hangup")

@@ -24,6 +24,7 @@ from . import channelvars as cv
 from . import prompts as catalogue
 from .agi import AgiError, AgiSession, Hangup
 from .logs import event
+from .metrics import Metrics
 from .numberplan import Municipality, NumberPlan
 from .plancache import Snapshot
 from .recognizer import Heard, NoRecognizer, Recognizer
@@ -44,6 +45,7 @@ SPOKEN_LANGUAGES = {
     "fy": frozenset({"frysk", "fries", "friesch"}),
     "nl": frozenset({"nederlands", "dutch", "hollands"}),
 }
+DIAL_STATUSES = frozenset({"ANSWER", "BUSY", "NOANSWER", "CANCEL", "CONGESTION", "CHANUNAVAIL", "DONTCALL"})
 IVR_LIMIT = 180.0  # seconds in the IVR before the caller is put through to a person regardless
 NOT_CONNECTED_PAUSE_MS = 3000  # time to hang up before the offered transfer
 
@@ -95,6 +97,7 @@ class CallState:
     destination: str = ""
     dial_status: str = ""
     route: str = ""
+    hung_up: bool = False
     last_heard: Heard | None = None
     started: float = field(default_factory=time.monotonic)
 
@@ -107,6 +110,7 @@ class CallFlow:
         prompts: PromptSource,
         recognizer: Recognizer | None = None,
         config: FlowConfig | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.s = session
         self.plan: NumberPlan = snapshot.plan
@@ -115,11 +119,34 @@ class CallFlow:
         self.recognizer = recognizer or NoRecognizer()
         self.config = config or FlowConfig()
         self.state = CallState(dialled=session.env.get("agi_extension", ""))
+        self.m = metrics or _default_metrics()
+        self._answered_at: float | None = None
 
     # -- entry point -------------------------------------------------------------------------------
     async def run(self) -> CallState:
         st = self.state
         event(log, "call_start", dialled=st.dialled, caller_present=bool(self.s.env.get("agi_callerid")))
+        self.m.active.inc()
+        try:
+            await self._run()
+        finally:
+            self.m.active.dec()
+            self._count_call()
+        return st
+
+    def _count_call(self) -> None:
+        st = self.state
+        area = st.area_code or "unknown"
+        outcome = st.route or ("hangup" if st.hung_up else "none")
+        if st.hung_up and st.stage not in {Stage.CONNECTED, Stage.DONE}:
+            outcome = "hangup"
+            self.m.hangups.labels(area, st.stage.value).inc()
+        self.m.calls.labels(area, st.mode or "none", outcome).inc()
+        if st.attempts:
+            self.m.attempts.labels(st.mode or "none").observe(st.attempts)
+
+    async def _run(self) -> None:
+        st = self.state
         try:
             await self.s.set_variable(cv.DONE, "")
             try:
@@ -129,6 +156,7 @@ class CallFlow:
                 event(log, "ivr_time_limit", logging.WARNING, stage=st.stage)
                 await self._to_person("ivr_time_limit")
         except Hangup:
+            st.hung_up = True
             event(log, "caller_hung_up", stage=st.stage, seconds=round(time.monotonic() - st.started, 2))
         except Exception as exc:  # our fault: the caller must still reach a person
             log.exception("flow_error", extra={"fields": {"stage": st.stage}})
@@ -142,12 +170,12 @@ class CallFlow:
             dial_status=st.dial_status,
             seconds=round(time.monotonic() - st.started, 2),
         )
-        return st
 
     async def _interactive(self) -> None:
         st = self.state
         code = self.plan.area_code(st.dialled)
         await self.s.answer()
+        self._answered_at = time.monotonic()
         await self._stage(Stage.GREETING)
         if code is None:
             st.route = "unknown_number"
@@ -203,6 +231,7 @@ class CallFlow:
             if key is None:
                 key = await self._read_menu(pages[page], more=page + 1 < len(pages))
             if key is None:
+                self.m.no_input.labels(st.area_code, "menu").inc()
                 if attempt < MENU_ATTEMPTS - 1:
                     await self.say("no_input")
                 continue
@@ -218,6 +247,7 @@ class CallFlow:
                 key = None
                 continue
             if key == "0":
+                self.m.operator.labels(st.area_code, "dtmf").inc()
                 await self._decide_log("operator", None, f"dtmf {key}")
                 await self._to_person("operator")
                 return
@@ -254,17 +284,30 @@ class CallFlow:
             await self._stage(Stage.SPEECH)
             heard = await self._hear("ask_municipality" if attempt == 0 else "retry", "speech")
             if heard.dtmf:
+                self.m.dtmf_fallbacks.labels(st.area_code, "key_pressed").inc()
                 await self._menu(first_key=heard.dtmf)
                 return
             if heard.reason in {"error", "unavailable"}:
                 event(log, "speech_failed", logging.WARNING, reason=heard.reason)
+                fallback = heard.reason
                 break
+            if heard.reason == "silence":
+                self.m.no_input.labels(st.area_code, "speech").inc()
             if self._spoken_language(heard):
                 await self.say("language_switched")
                 continue
             res = self._resolve(heard)
+            self.m.decisions.labels(st.area_code, res.decision).inc()
+            if res.decision == "retry" and heard.transcript:
+                self.m.no_match.labels(st.area_code).inc()
+            if attempt == 0:
+                result = {"retry": "not_recognised", "confirm": "confirm"}.get(res.decision, "recognised")
+                self.m.first_utterance.labels(st.area_code, result).inc()
             if await self._act(res, heard):
                 return
+        else:
+            fallback = "not_understood"
+        self.m.dtmf_fallbacks.labels(st.area_code, fallback).inc()
         pressed = await self.say("fallback_to_menu", escape=KEYS)
         await self._menu(first_key=pressed)
 
@@ -290,6 +333,7 @@ class CallFlow:
         top = self.plan.municipalities.get(res.top.cbs_code) if res.top else None
         await self._decide_log(res.decision, top, heard.transcript)
         if res.decision == "operator":
+            self.m.operator.labels(st.area_code or "unknown", "speech").inc()
             await self._to_person("operator")
             return True
         if res.decision == "retry" or (top is None and res.decision != "ambiguous"):
@@ -323,7 +367,9 @@ class CallFlow:
         answer = (heard.dtmf or "").strip()
         words = set(heard.transcript.lower().split())
         yes = bool(words & YES_WORDS) and not words & NO_WORDS
+        area = self.state.area_code or "unknown"
         if answer == "1" or yes:
+            self.m.confirmations.labels(area, "yes").inc()
             await self._decide_log("route", m, heard.transcript or answer)
             await self._divert(m, "speech_confirmed")
             return True
@@ -333,7 +379,9 @@ class CallFlow:
         if heard.transcript and not answer:  # "nee, Kapelle": a correction names the right one
             res = self._resolve(heard)
             if res.decision not in {"retry", "confirm"} and res.top and res.top.cbs_code != m.cbs_code:
+                self.m.confirmations.labels(area, "correction").inc()
                 return await self._act(res, heard)
+        self.m.confirmations.labels(area, "no" if (answer == "2" or heard.transcript) else "no_answer").inc()
         return False
 
     # -- outcomes ----------------------------------------------------------------------------------
@@ -409,6 +457,8 @@ class CallFlow:
 
     async def _dial_once(self, destination: str, m: Municipality | None, route: str) -> str:
         st = self.state
+        if self._answered_at is not None and not st.dial_status:
+            self.m.time_to_route.labels(st.mode or "none").observe(time.monotonic() - self._answered_at)
         await self.s.user_event(
             cv.EV_DIVERT, Destination=destination, Municipality=m.cbs_code if m else "", Route=route
         )
@@ -416,8 +466,13 @@ class CallFlow:
         await self.s.exec(
             "Dial", f"{destination},{self.config.dial_timeout},rb(fourteen-predial^s^1)", timeout=None
         )
-        st.dial_status = (await self.s.get_variable(cv.DIALSTATUS)) or ""
+        st.dial_status = (await self.s.get_variable(cv.DIALSTATUS)) or "UNKNOWN"
         event(log, "divert_result", dial_status=st.dial_status, destination=destination)
+        who = m.cbs_code if m else ("operator" if destination == self.config.operator else "default")
+        status = st.dial_status if st.dial_status in DIAL_STATUSES else "OTHER"
+        self.m.transfers.labels(who, status).inc()
+        if status != "ANSWER":
+            self.m.transfer_failures.labels(who, status).inc()
         if st.dial_status == "ANSWER":
             st.stage = Stage.CONNECTED
         return st.dial_status
@@ -442,6 +497,7 @@ class CallFlow:
         try:
             path = await self.prompts.path(p)
         except Exception as exc:  # synthesis failed: a stock sound rather than silence
+            self.m.prompt_failures.inc()
             event(log, "prompt_unavailable", logging.WARNING, prompt=p.name, error=str(exc)[:120])
             path = self.prompts.stock_fallback(prompt_id)
         st.prompts.append(p.name)
@@ -517,6 +573,10 @@ class CallFlow:
             event(log, "recognizer_error", logging.WARNING, error=repr(exc)[:200])
             heard = Heard(reason="error")
         st.last_heard = heard
+        if heard.seconds_to_decision > 0:
+            self.m.speech_decision.observe(heard.seconds_to_decision)
+        if heard.decode_seconds > 0:
+            self.m.decode.observe(heard.decode_seconds)
         if heard.transcript:
             st.utterances.append(heard.transcript)
         event(
@@ -550,3 +610,14 @@ class CallFlow:
             municipality=m.cbs_code if m else "",
             utterance=utterance[:100],
         )
+
+
+_METRICS: Metrics | None = None
+
+
+def _default_metrics() -> Metrics:
+    """A private registry for flows run without a router's metrics (tests, tools)."""
+    global _METRICS
+    if _METRICS is None:
+        _METRICS = Metrics()
+    return _METRICS

@@ -23,6 +23,7 @@ class Heard:
     reason: str = "speech"  # speech | dtmf | silence | error | unavailable
     seconds_to_decision: float = 0.0  # end of speech → result
     barge_in: bool = False  # the caller spoke (or pressed) before the prompt ended
+    decode_seconds: float = 0.0  # recogniser time spent on this utterance
 
 
 class Recognizer(Protocol):

@@ -22,6 +22,7 @@ from .agi import AgiSession
 from .agiserver import AgiServer
 from .callflow import CallFlow, FlowConfig
 from .logs import event
+from .metrics import CONTENT_TYPE, Metrics
 from .numberplan import default_data_dir
 from .plancache import PlanCache
 from .recognizer import NoRecognizer, Recognizer
@@ -43,7 +44,8 @@ class Router:
         self.engine = store.make_engine(s.effective_database_url)
         self.plans = PlanCache(self.engine, default_data_dir())
         host, port = s.agi_host_port
-        self.agi = AgiServer(host, port)
+        self.metrics = Metrics()
+        self.agi = AgiServer(host, port, on_protocol_error=self.metrics.agi_protocol_errors.inc)
         self.agi.route("route")(self.handle_call)
         self.flow_config = FlowConfig(
             default_destination=s.default_destination, operator_destination=s.operator_destination
@@ -59,7 +61,7 @@ class Router:
     async def handle_call(self, session: AgiSession) -> None:
         self.calls_total += 1
         snapshot = await self.plans.get()
-        flow = CallFlow(session, snapshot, self.prompts, self.recognizer, self.flow_config)
+        flow = CallFlow(session, snapshot, self.prompts, self.recognizer, self.flow_config, self.metrics)
         await flow.run()
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -99,7 +101,13 @@ class Router:
         self._ari = AriClient(s.ari_url, s.ari_user, s.ari_password, s.ari_app)
         await self._ari.start()
         self.speech_engine = engine
-        return StreamingRecognizer(engine, self._ari, s.recordings_dir, s.asterisk_recordings_dir)
+        return StreamingRecognizer(
+            engine,
+            self._ari,
+            s.recordings_dir,
+            s.asterisk_recordings_dir,
+            on_reject=self.metrics.recogniser_rejected.inc,
+        )
 
     async def stop(self) -> None:
         if self._ari is not None:
@@ -114,7 +122,17 @@ class Router:
     def http_app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/health", self._health)
+        app.router.add_get("/metrics", self._metrics)
         return app
+
+    async def _metrics(self, _request: web.Request) -> web.Response:
+        m = self.metrics
+        snap = await self.plans.get()
+        m.database_up.set(1 if self.plans.db_ok else 0)
+        m.plan_revision.set(snap.plan.revision)
+        if self.speech_engine is not None:
+            m.recogniser_streams.set(getattr(self.speech_engine, "open_streams", 0))
+        return web.Response(body=m.render(), headers={"Content-Type": CONTENT_TYPE})
 
     async def _health(self, _request: web.Request) -> web.Response:
         snap = await self.plans.get()

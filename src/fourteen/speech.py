@@ -60,8 +60,10 @@ class StreamingRecognizer:
         ari: AriClient | None,
         recordings_dir: Path,
         asterisk_recordings_dir: str | None = None,
+        on_reject: Any = None,
     ) -> None:
         self.engine = engine
+        self.on_reject = on_reject
         self.ari = ari
         self.recordings_dir = recordings_dir
         self.asterisk_recordings_dir = asterisk_recordings_dir or str(recordings_dir)
@@ -90,6 +92,8 @@ class StreamingRecognizer:
         stream = self.engine.open_stream(area_code, lang)
         if stream is None:
             self.rejected += 1
+            if self.on_reject is not None:
+                self.on_reject()
             event(log, "speech_pool_full", logging.WARNING, reason="no free recogniser")
             return Heard(reason="unavailable")
         try:
@@ -275,6 +279,7 @@ class StreamingRecognizer:
             reason="speech" if decoded.transcript else "silence",
             seconds_to_decision=round(time.monotonic() - end_of_speech, 3),
             barge_in=barged_in,
+            decode_seconds=float(getattr(decoded, "decode_seconds", 0.0)),
         )
         event(
             log,
