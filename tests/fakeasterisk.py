@@ -122,6 +122,11 @@ async def run_call(port: int, call: FakeCall, host: str = "127.0.0.1", limit: fl
                     )
                     call.events.append((name, fields))
                     reply("200 result=0")
+                elif app.lower() == "mset":
+                    for pair in args.split(","):
+                        k, _, v = pair.partition("=")
+                        call.variables[k] = v
+                    reply("200 result=0")
                 elif app.lower() == "dial":
                     dest = re.split(r",", args)[0]
                     call.dials.append(dest)

@@ -180,6 +180,11 @@ class AgiSession:
     async def set_variable(self, name: str, value: object) -> None:
         await self.command("SET VARIABLE", name, value)
 
+    async def set_variables(self, values: Mapping[str, object]) -> None:
+        """Several variables in one round trip (``MSet``); commas would split them, so they become ';'."""
+        body = ",".join(f"{k}={str(v).replace(',', ';')}" for k, v in values.items())
+        await self.exec("MSet", body, timeout=5.0)
+
     async def stream_file(self, path: str, escape_digits: str = "", timeout: float = 120.0) -> str | None:
         """Play a sound file; returns the key that interrupted it, if any."""
         r = await self.command("STREAM FILE", path, escape_digits, timeout=timeout)

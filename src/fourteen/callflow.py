@@ -148,7 +148,6 @@ class CallFlow:
     async def _run(self) -> None:
         st = self.state
         try:
-            await self.s.set_variable(cv.DONE, "")
             try:
                 async with asyncio.timeout(self.config.ivr_limit):
                     await self._interactive()
@@ -430,10 +429,14 @@ class CallFlow:
         st.municipality = m.cbs_code if m else ""
         st.destination = destination
         await self._stage(Stage.TRANSFER)
-        await self.s.set_variable(cv.MUNICIPALITY, st.municipality)
-        await self.s.set_variable(cv.UTTERANCE, (st.utterances[-1] if st.utterances else "")[:200])
-        await self.s.set_variable(cv.ROUTE, route)
-        await self.s.set_variable(cv.DONE, "1")  # from here on the router is responsible, also on failure
+        await self.s.set_variables(  # DONE: from here on the router is responsible, also on failure
+            {
+                cv.MUNICIPALITY: st.municipality,
+                cv.UTTERANCE: (st.utterances[-1] if st.utterances else "")[:200],
+                cv.ROUTE: route,
+                cv.DONE: "1",
+            }
+        )
         status = await self._dial_once(destination, m, route)
         if status == "ANSWER":
             await self._stage(Stage.DONE)
