@@ -21,6 +21,7 @@ class FakeCall:
     press_on: list[tuple[str, str]] = field(default_factory=list)
     dial_status: dict[str, str] = field(default_factory=dict)  # destination → DIALSTATUS (default ANSWER)
     hangup_after_prompts: int | None = None
+    transfer_status: str = "UNSUPPORTED"  # what Transfer() reports (Local channels cannot REFER)
     script: str = "route"
     # recorded
     variables: dict[str, str] = field(default_factory=dict)
@@ -121,6 +122,10 @@ async def run_call(port: int, call: FakeCall, host: str = "127.0.0.1", limit: fl
                         (k.strip(), v.strip()) for k, _, v in (p.partition(":") for p in rest.split(",") if p)
                     )
                     call.events.append((name, fields))
+                    reply("200 result=0")
+                elif app.lower() == "transfer":
+                    call.dials.append(f"transfer:{args}")
+                    call.variables["TRANSFERSTATUS"] = call.transfer_status
                     reply("200 result=0")
                 elif app.lower() == "mset":
                     for pair in args.split(","):

@@ -306,3 +306,16 @@ async def test_metrics_count_outcomes_hangups_and_speech(plan: NumberPlan, resol
     assert value("fourteen_transfers_total", municipality="GM0703", dial_status="ANSWER") == 1
     assert value("fourteen_speech_decision_seconds_count") == 1
     assert value("fourteen_active_calls") == 0
+
+
+async def test_refer_diversion_and_its_fallback(router: dict, plan: NumberPlan, resolver: Resolver) -> None:  # type: ignore[type-arg]
+    import dataclasses
+
+    sd = plan.municipalities["GM1676"]
+    referred = dataclasses.replace(sd, kcc_destination="refer:PJSIP/sip:kcc@schouwen.example")
+    router["plan"] = dataclasses.replace(plan, municipalities={**plan.municipalities, "GM1676": referred})
+    router["resolver"] = Resolver(router["plan"])
+    ok = await run_call(router["port"], FakeCall(dialled="140111", transfer_status="SUCCESS"))
+    assert ok.dials == ["transfer:PJSIP/sip:kcc@schouwen.example"]  # the carrier took the call over
+    fallback = await run_call(router["port"], FakeCall(dialled="140111", transfer_status="UNSUPPORTED"))
+    assert fallback.dials == ["transfer:PJSIP/sip:kcc@schouwen.example", "PJSIP/sip:kcc@schouwen.example"]

@@ -46,6 +46,7 @@ SPOKEN_LANGUAGES = {
     "nl": frozenset({"nederlands", "dutch", "hollands"}),
 }
 DIAL_STATUSES = frozenset({"ANSWER", "BUSY", "NOANSWER", "CANCEL", "CONGESTION", "CHANUNAVAIL", "DONTCALL"})
+REFER_PREFIX = "refer:"  # a KCC destination "refer:PJSIP/…" is diverted with SIP REFER (Transfer)
 IVR_LIMIT = 180.0  # seconds in the IVR before the caller is put through to a person regardless
 NOT_CONNECTED_PAUSE_MS = 3000  # time to hang up before the offered transfer
 
@@ -466,6 +467,19 @@ class CallFlow:
             cv.EV_DIVERT, Destination=destination, Municipality=m.cbs_code if m else "", Route=route
         )
         event(log, "divert", destination=destination, municipality=m.cbs_code if m else "", route=route)
+        if destination.startswith(REFER_PREFIX):
+            # A true diversion: the carrier connects the caller to the KCC (SIP REFER) and the PBX leaves
+            # the call. Only when that fails (TRANSFERSTATUS) does the router bridge the call itself.
+            target = destination.removeprefix(REFER_PREFIX)
+            await self.s.exec("Transfer", target, timeout=30.0)
+            transfer = (await self.s.get_variable("TRANSFERSTATUS")) or "UNKNOWN"
+            event(log, "transfer_result", transfer_status=transfer, target=target)
+            if transfer == "SUCCESS":
+                st.dial_status = "ANSWER"
+                st.stage = Stage.CONNECTED
+                self.m.transfers.labels(m.cbs_code if m else "default", "ANSWER").inc()
+                return st.dial_status
+            destination = target
         await self.s.exec(
             "Dial", f"{destination},{self.config.dial_timeout},rb(fourteen-predial^s^1)", timeout=None
         )

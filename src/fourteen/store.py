@@ -276,7 +276,7 @@ async def load_plan(engine: AsyncEngine) -> NumberPlan:
 
 # -- validated admin changes -------------------------------------------------------------------------
 _DIAL_RE = re.compile(
-    r"^(?:(?:PJSIP|SIP|IAX2|Local|DAHDI)/[\w.@:+\-/;=]+|sips?:[\w.+\-]+@[\w.\-]+(?::\d+)?)$"
+    r"^(?:refer:)?(?:(?:PJSIP|SIP|IAX2|Local|DAHDI)/[\w.@:+\-/;=]+|sips?:[\w.+\-]+@[\w.\-]+(?::\d+)?)$"
 )
 _PHONE_RE = re.compile(r"^\+?[0-9 ()\-]{6,20}$")
 MUNICIPALITY_FIELDS = {
@@ -306,7 +306,10 @@ def validate_municipality_change(changes: dict[str, Any]) -> dict[str, str]:
         elif field == "status" and v not in STATUSES:
             errors[field] = f"must be one of {', '.join(STATUSES)}"
         elif field in {"kcc_destination", "overflow_destination"} and v and not _DIAL_RE.match(v):
-            errors[field] = "must be an Asterisk dial string (PJSIP/…, Local/…@context) or a sip: URI"
+            errors[field] = (
+                "must be an Asterisk dial string (PJSIP/…, Local/…@context) or a sip: URI, optionally "
+                "prefixed refer: for a SIP REFER diversion"
+            )
         elif field == "public_number" and v and not _PHONE_RE.match(v):
             errors[field] = "must be a phone number such as 0900 1852 or +31 20 624 1111"
         elif field == "public_number" and v.replace(" ", "").startswith("14"):
