@@ -69,6 +69,10 @@ class PgServer:
             check=True,
             capture_output=True,
         )
+        return self.start_again()
+
+    def start_again(self) -> str:
+        """Start the server on its data directory and port (first start, or after :meth:`stop_server`)."""
         opts = (
             f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off"
@@ -95,15 +99,20 @@ class PgServer:
         self.pid = int((self.data / "postmaster.pid").read_text().split()[0])
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
 
-    def stop(self) -> None:
+    def stop_server(self) -> None:
+        """Stop the server (fast shutdown: clients cut off at once), keeping its data for start_again()."""
         if self.pid:
             try:
-                os.kill(self.pid, signal.SIGINT)  # fast shutdown
-                for _ in range(100):
+                os.kill(self.pid, signal.SIGINT)  # fast shutdown: connections are cut at once
+                for _ in range(200):
                     os.kill(self.pid, 0)
                     time.sleep(0.05)
                 os.kill(self.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
             self.pid = None
+        (self.data / "postmaster.pid").unlink(missing_ok=True)
+
+    def stop(self) -> None:
+        self.stop_server()
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -25,7 +25,7 @@ async def test_upgrade_from_empty_creates_schema(db_url: str) -> None:
     try:
         async with engine.connect() as conn:
             version = await conn.scalar(text("select version_num from alembic_version"))
-        assert version == "0001"
+        assert version == "0002"
         assert await store.current_revision(engine) == 0
     finally:
         await engine.dispose()

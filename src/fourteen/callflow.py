@@ -101,6 +101,12 @@ class CallState:
     hung_up: bool = False
     last_heard: Heard | None = None
     started: float = field(default_factory=time.monotonic)
+    # For the call record: every stage entered ({stage, at: seconds since start, result: how it ended}), the
+    # last resolution's candidates, and who ended the call in which stage (see CallFlow._finish).
+    steps: list[dict[str, object]] = field(default_factory=list)
+    candidates: list[dict[str, object]] = field(default_factory=list)
+    hangup_by: str = ""  # caller | kcc | router | unknown
+    hangup_stage: str = ""  # a Stage value, or "transfer-ringing" (the caller gave up while the KCC rang)
 
 
 class CallFlow:
@@ -122,6 +128,7 @@ class CallFlow:
         self.state = CallState(dialled=session.env.get("agi_extension", ""))
         self.m = metrics or _default_metrics()
         self._answered_at: float | None = None
+        self._decisions_seen = 0
 
     # -- entry point -------------------------------------------------------------------------------
     async def run(self) -> CallState:
@@ -141,7 +148,7 @@ class CallFlow:
         outcome = st.route or ("hangup" if st.hung_up else "none")
         if st.hung_up and st.stage not in {Stage.CONNECTED, Stage.DONE}:
             outcome = "hangup"
-            self.m.hangups.labels(area, st.stage.value).inc()
+            self.m.hangups.labels(area, st.hangup_stage or st.stage.value).inc()
         self.m.calls.labels(area, st.mode or "none", outcome).inc()
         if st.attempts:
             self.m.attempts.labels(st.mode or "none").observe(st.attempts)
@@ -161,6 +168,7 @@ class CallFlow:
         except Exception as exc:  # our fault: the caller must still reach a person
             log.exception("flow_error", extra={"fields": {"stage": st.stage}})
             await self._rescue(exc)
+        await self._finish()
         event(
             log,
             "call_end",
@@ -325,6 +333,7 @@ class CallFlow:
             if res.decision not in {"retry", "confirm"}:
                 break
         assert best is not None
+        self.state.candidates = [c.as_dict() for c in best.candidates]
         return best
 
     async def _act(self, res: Resolution, heard: Heard) -> bool:
@@ -543,6 +552,7 @@ class CallFlow:
         offers = self._language_keys()
         if not offers:
             return None
+        await self._stage(Stage.LANGUAGE)
         await self._listen("language")
         for key, lang in offers.items():
             pressed = await self.say("language_choice", escape=KEYS, lang=lang, digit=key)
@@ -605,9 +615,49 @@ class CallFlow:
         await self.s.user_event(cv.EV_LISTEN, For=purpose)
 
     async def _stage(self, stage: Stage) -> None:
+        self._end_step()
+        self.state.steps.append({"stage": stage.value, "at": self._offset(), "result": ""})
         self.state.stage = stage
         await self.s.user_event(cv.EV_STAGE, Stage=stage.value)
         event(log, "stage", stage=stage.value, area_code=self.state.area_code, mode=self.state.mode)
+
+    def _offset(self) -> float:
+        return round(time.monotonic() - self.state.started, 3)
+
+    def _end_step(self, result: str = "") -> None:
+        """How the current step ended: the caller hanging up, the dial status, or a decision taken in it."""
+        st = self.state
+        if st.steps and not st.steps[-1]["result"]:
+            step = st.steps[-1]
+            fresh = len(st.decisions) > self._decisions_seen
+            step["result"] = result or (
+                st.dial_status if step["stage"] == Stage.TRANSFER.value else st.decisions[-1] if fresh else ""
+            )
+        self._decisions_seen = len(st.decisions)
+
+    async def _finish(self) -> None:
+        """Who ended the call and in which stage (for the call record), without AMI; then hang up.
+
+        Asterisk allows GET VARIABLE on a dead channel, so DIALSTATUS is read even when the caller hung up:
+        CANCEL, or a hang-up while still in the transfer stage, means the caller gave up while the KCC rang.
+        After ANSWER, the AGI ``HANGUP`` notice (or a refused command) means the caller ended the
+        conversation; a command that still succeeds means the KCC did, and then the router hangs up, so a
+        call it handled never lingers in the dialplan.
+        """
+        st = self.state
+        gone = st.hung_up or self.s.hung_up
+        if st.dial_status == "ANSWER":
+            st.hangup_by, st.hangup_stage = ("caller" if gone else "kcc"), Stage.CONNECTED.value
+        elif gone:
+            ringing = st.dial_status == "CANCEL" or st.stage is Stage.TRANSFER
+            st.hangup_by, st.hangup_stage = "caller", ("transfer-ringing" if ringing else st.stage.value)
+        elif st.destination:  # handled (FOURTEEN_DONE set): the router ends it after the last prompt
+            st.hangup_by, st.hangup_stage = "router", st.stage.value
+        else:  # not handled: the dialplan's fallback takes the call over
+            st.hangup_by, st.hangup_stage = "unknown", st.stage.value
+        self._end_step("hangup" if gone else "")
+        if not gone and st.destination:
+            await self.s.hangup()
 
     async def _decide_log(self, decision: str, m: Municipality | None, utterance: str) -> None:
         self.state.decisions.append(decision)

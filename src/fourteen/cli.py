@@ -269,13 +269,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _register_extensions(sub: Any) -> None:
     """Subcommands that live with their modules; imported only when the parser is built."""
-    from . import grammar, promptlib, router, testcall
+    from . import grammar, promptlib, reports, router, testcall
 
     for register in (
         router.register_cli,
         testcall.register_call_command,
         testcall.register_sandbox_command,
         promptlib.register_cli,
+        reports.register_cli,
         grammar.register_cli,
     ):
         register(sub)

@@ -54,3 +54,25 @@ def setup(level: str = "INFO", stream: Any = None) -> None:
 def event(logger: logging.Logger, name: str, level: int = logging.INFO, **fields: Any) -> None:
     """Log one structured event."""
     logger.log(level, name, extra={"fields": fields})
+
+
+class RecentEvents(logging.Handler):
+    """Keeps the last warnings and errors in memory for the operator status page."""
+
+    def __init__(self, size: int = 50, level: int = logging.WARNING) -> None:
+        super().__init__(level)
+        from collections import deque
+
+        self.events: deque[dict[str, Any]] = deque(maxlen=size)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        fields = getattr(record, "fields", None)
+        self.events.append(
+            {
+                "ts": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.created)),
+                "level": record.levelname.lower(),
+                "event": record.getMessage(),
+                "call": call_id.get(),
+                "fields": fields if isinstance(fields, dict) else {},
+            }
+        )

@@ -7,9 +7,20 @@ the plan when it moved, so a change made in the portal takes effect on the next 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -96,3 +107,43 @@ class PlanRevisionRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     revision: Mapped[int] = mapped_column(Integer, default=0)
     changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CallRecordRow(Base):
+    """One row per call, written by :mod:`fourteen.callrecords` (upserted by ``call_id``).
+
+    The caller's number is never stored, only a salted hash, and ``purge_after`` lets the retention job
+    delete rows without knowing the policy that was in force when they were written.
+    """
+
+    __tablename__ = "call_record"
+    __table_args__ = (
+        Index("ix_call_record_started_at", "started_at"),
+        Index("ix_call_record_area_code", "area_code"),
+        Index("ix_call_record_municipality", "municipality"),
+        Index("ix_call_record_purge_after", "purge_after"),
+    )
+
+    call_id: Mapped[str] = mapped_column(String(64), primary_key=True)  # Asterisk uniqueid of the router leg
+    router_instance: Mapped[str] = mapped_column(Text, default="")
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    dialled: Mapped[str] = mapped_column(String(40), default="")
+    area_code: Mapped[str | None] = mapped_column(String(5), nullable=True)
+    caller_hash: Mapped[str] = mapped_column(String(64), default="")
+    language: Mapped[str] = mapped_column(String(8), default="")
+    mode: Mapped[str] = mapped_column(String(16), default="")
+    steps: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    utterances: Mapped[list[str]] = mapped_column(JSON, default=list)
+    candidates: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
+    decision: Mapped[str] = mapped_column(String(24), default="")
+    municipality: Mapped[str] = mapped_column(String(6), default="")
+    destination: Mapped[str] = mapped_column(String(255), default="")
+    route: Mapped[str] = mapped_column(String(40), default="")
+    transfer_result: Mapped[str] = mapped_column(String(16), default="")
+    hangup_by: Mapped[str] = mapped_column(String(8), default="unknown")
+    hangup_stage: Mapped[str] = mapped_column(String(20), default="")
+    seconds_to_route: Mapped[float | None] = mapped_column(Float, nullable=True)
+    kcc_answer_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    purge_after: Mapped[date] = mapped_column(Date)

@@ -17,10 +17,11 @@ from typing import Any
 
 from aiohttp import web
 
-from . import logs, store
+from . import logs, statuspage, store
 from .agi import AgiSession
 from .agiserver import AgiServer
 from .callflow import CallFlow, FlowConfig
+from .callrecords import CallRecorder
 from .logs import event
 from .metrics import CONTENT_TYPE, Metrics
 from .numberplan import default_data_dir
@@ -54,7 +55,18 @@ class Router:
             from .promptlib import PromptLibrary
 
             self.prompts = PromptLibrary(s.sounds_dir, s.asterisk_sounds_dir or None)
+        self.records = CallRecorder(
+            self.engine,
+            s.data_dir / "spool",
+            salt=s.caller_hash_salt,
+            retention_days=s.retention_days,
+            backlog_gauge=self.metrics.record_backlog,
+            ami_connect=self._ami_connect,
+        )
         self._http: web.AppRunner | None = None
+        self.live: dict[int, Any] = {}  # calls in progress (for the status page)
+        self.recent = logs.RecentEvents()
+        logging.getLogger("fourteen").addHandler(self.recent)
         self._ari: Any = None
         self.speech_engine: Any = None
 
@@ -62,13 +74,29 @@ class Router:
         self.calls_total += 1
         snapshot = await self.plans.get()
         flow = CallFlow(session, snapshot, self.prompts, self.recognizer, self.flow_config, self.metrics)
-        await flow.run()
+        self.live[id(flow)] = flow.state
+        try:
+            await flow.run()
+        finally:
+            self.live.pop(id(flow), None)
+            self.records.submit(flow.state, session.env)  # one record per call, also when cancelled
+
+    async def _ami_connect(self) -> Any:
+        """AMI for call-record enrichment (optional: records are written without it)."""
+        from .ami import AmiClient
+
+        host, port = self.settings.ami_host_port
+        s = self.settings
+        return await AmiClient.connect(
+            host, port, s.ami_user, s.ami_secret, timeout=2.0, events="call", history=1
+        )
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def start(self) -> None:
         if not self.settings.database_url:
             await _ensure_embedded_db(self.settings)
         await self.plans.get()
+        await self.records.start()
         if self.settings.vosk_model and isinstance(self.recognizer, NoRecognizer):
             self.recognizer = await self._speech()
         await self.agi.start()
@@ -115,7 +143,9 @@ class Router:
         await self.agi.stop()
         if self._http is not None:
             await self._http.cleanup()
+        await self.records.stop()
         await self.engine.dispose()
+        logging.getLogger("fourteen").removeHandler(self.recent)
         event(log, "router_stopped")
 
     # -- HTTP --------------------------------------------------------------------------------------
@@ -123,6 +153,7 @@ class Router:
         app = web.Application()
         app.router.add_get("/health", self._health)
         app.router.add_get("/metrics", self._metrics)
+        statuspage.add_routes(app, self)
         return app
 
     async def _metrics(self, _request: web.Request) -> web.Response:
@@ -157,10 +188,16 @@ async def _ensure_embedded_db(settings: Settings) -> None:
     engine = store.make_engine(settings.effective_database_url)
     try:
         try:
-            rev = await store.current_revision(engine)
+            rev: int | None = await store.current_revision(engine)
         except Exception:
+            rev = None
+        try:  # creates the schema, or brings an older embedded one up to date (call records)
             await store.upgrade(settings.effective_database_url)
-            rev = 0
+        except Exception as exc:
+            if rev is None:
+                raise
+            event(log, "embedded_db_upgrade_failed", logging.WARNING, error=repr(exc)[:300])
+        rev = await store.current_revision(engine)
         if rev == 0:
             await store.seed(engine, default_data_dir())
     finally:

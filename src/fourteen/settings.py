@@ -49,6 +49,7 @@ class Settings:
     ari_app: str = "fourteen"
     grammars_dir: str = ""
     speech_streams: str = "8"
+    record_retention_days: str = "365"
 
     _ENV: ClassVar[dict[str, str]] = {
         "data_dir": "FOURTEEN_DATA_DIR",
@@ -71,6 +72,7 @@ class Settings:
         "ari_app": "FOURTEEN_ARI_APP",
         "grammars_dir": "FOURTEEN_GRAMMARS_DIR",
         "speech_streams": "FOURTEEN_SPEECH_STREAMS",
+        "record_retention_days": "FOURTEEN_RECORD_RETENTION_DAYS",
     }
 
     @classmethod
@@ -120,6 +122,14 @@ class Settings:
             return max(0, int(self.speech_streams))
         except ValueError:
             return 8
+
+    @property
+    def retention_days(self) -> int:
+        """Days a call record is kept (privacy: personal data only as long as needed); at least one."""
+        try:
+            return max(1, int(self.record_retention_days))
+        except ValueError:
+            return 365
 
     @property
     def agi_host_port(self) -> tuple[str, int]:
