@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-# ruff: noqa: ASYNC109  (per-call timeouts are this script's parameters, as in fourteen.testcall)
+
 """Calls through the real Asterisk sandbox: the router vs a pure-dialplan route, then a concurrency sweep.
 
 Figures, not assertions. A realistic call: about ``--ivr-seconds`` in the IVR with audio playing (the
@@ -41,24 +41,34 @@ import math
 import os
 import shutil
 import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-import wave
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from common import (
+    CORES,
+    CpuMeter,
+    CpuSample,
+    RouterProcess,
+    free_port,
+    idle_rates,
+    ms,
+    num,
+    p50_95,
+    pct,
+    sandbox_config,
+    wav_seconds,
+)
+
 from fourteen import sandbox as sb
 from fourteen.ami import AmiClient
 from fourteen.testcall import AsteriskSounds, Caller, CallResult, Step, press, wait
 
-REPO = Path(__file__).resolve().parents[1]
 NUMBER = "140113"  # Borsele, Goes, Kapelle, Reimerswaal: the menu (no speech recogniser here)
 KEY = "2"  # Goes
 ROUTER_KCC = "GM0664"
@@ -66,153 +76,7 @@ BASELINE_KCC = "GM0000"
 TRANSFER_PROMPT = "transferring-goes"  # "U wordt doorverbonden met Goes": the router's last prompt
 LANGS = ("nl", "en", "fy")
 AMI_EVENTS = "call,user,dtmf"  # all Caller needs (+ DTMFEnd); no dialplan/agi classes: less AMI work
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-CORES = os.cpu_count() or 1
 SETUP_LIMIT = 2.0  # s: the sweep stops when p95 set-up delay exceeds this, or calls fail
-
-
-# ------------------------------------------------------------------------------------------- CPU
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a whole process (all threads) in seconds, from /proc/<pid>/stat."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return math.nan
-    rest = raw.rsplit(")", 1)[1].split()  # after "pid (comm)": state is rest[0], utime rest[11]
-    return (int(rest[11]) + int(rest[12])) / CLK_TCK
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds all cores spent not idle (every process, the kernel, other people's work too)."""
-    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
-    return (user + nice + system + irq + softirq + steal) / CLK_TCK
-
-
-@dataclass(frozen=True)
-class CpuSample:
-    at: float
-    seconds: dict[str, float]
-
-    def minus(self, earlier: CpuSample) -> tuple[float, dict[str, float]]:
-        return self.at - earlier.at, {k: v - earlier.seconds[k] for k, v in self.seconds.items()}
-
-
-class CpuMeter:
-    def __init__(self, pids: dict[str, int]) -> None:
-        self.pids = pids
-
-    def sample(self) -> CpuSample:
-        seconds = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
-        seconds["machine"] = machine_busy_seconds()
-        return CpuSample(time.monotonic(), seconds)
-
-
-# --------------------------------------------------------------------------------------- the router
-def free_port(kind: socket.SocketKind = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def sandbox_config(shared: bool, agi_port: int) -> sb.SandboxConfig:
-    """The shared project sandbox (AMI 5038), or by default an instance of our own in the same chroot.
-
-    Other engineers' integration tests use the shared instance concurrently: their ``sandbox up`` reloads the
-    dialplan (resetting FOURTEEN_AGI_URL to its default) and their calls would count as our Asterisk CPU.
-    An instance of our own (own config, ports, sounds, pidfile; same chroot and Asterisk) avoids both.
-    """
-    if shared:
-        return sb.SandboxConfig()
-    return sb.SandboxConfig(
-        instance_dir="/opt/fourteen-loadtest",
-        ami_port=free_port(),
-        http_port=free_port(),
-        sip_port=free_port(socket.SOCK_DGRAM),
-        rtp_start=17000,
-        rtp_end=17999,
-        agi_port=agi_port,
-        verbose=0,
-    )
-
-
-class RouterProcess:
-    """``fourteen serve`` as a child process of its own session (Ctrl-C reaches only us); stopped by PID."""
-
-    def __init__(self, cfg: sb.SandboxConfig, data_dir: Path, agi_port: int) -> None:
-        self.cfg = cfg
-        self.data_dir = data_dir
-        self.agi_port = agi_port
-        self.http_port = free_port()
-        self.log_path = data_dir / "router.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def start(self) -> None:
-        exe = REPO / ".venv/bin/fourteen"
-        if not exe.exists():
-            exe = Path(sys.executable).parent / "fourteen"
-        sounds_inside = f"{self.cfg.sounds_dir}/fourteen"
-        env = dict(os.environ)
-        env.update(
-            FOURTEEN_AGI_ADDR=f"127.0.0.1:{self.agi_port}",
-            FOURTEEN_HTTP_ADDR=f"127.0.0.1:{self.http_port}",
-            FOURTEEN_DATA_DIR=str(self.data_dir),
-            FOURTEEN_SOUNDS_DIR=str(self.cfg.host_path(sounds_inside)),
-            FOURTEEN_ASTERISK_SOUNDS_DIR=sounds_inside,
-            FOURTEEN_OPERATOR_DESTINATION="Local/operator@kcc",
-            FOURTEEN_LOG_LEVEL="WARNING",
-            FOURTEEN_AMI_ADDR=f"{self.cfg.bind_host}:{self.cfg.ami_port}",
-        )
-        env.pop("FOURTEEN_DATABASE_URL", None)  # the embedded SQLite in the temp dir
-        with self.log_path.open("wb") as out:
-            self.proc = subprocess.Popen(
-                [str(exe), "serve"],
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    async def wait_ready(self, timeout: float = 120.0) -> None:
-        url = f"http://127.0.0.1:{self.http_port}/health"
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc is None or self.proc.poll() is not None:
-                raise RuntimeError(f"the router exited at start: {self.log_tail()}")
-            try:
-                await asyncio.to_thread(_get, url)
-                return
-            except OSError:
-                await asyncio.sleep(0.2)
-        raise RuntimeError(f"the router did not answer {url} within {timeout} s: {self.log_tail()}")
-
-    def log_tail(self, chars: int = 1500) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-chars:].strip()
-        except OSError:
-            return ""
-
-    def stop(self) -> None:
-        """TERM, then KILL, by PID; idempotent."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.proc.pid, sig)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(grace)
-                return
-
-
-def _get(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=2.0) as response:
-        return bytes(response.read())
 
 
 # ----------------------------------------------------------------------------------------- one call
@@ -252,11 +116,6 @@ class Durations:
             path = self.file(name)
             self.cache[name] = wav_seconds(path) if path else math.nan
         return self.cache[name]
-
-
-def wav_seconds(path: Path) -> float:
-    with wave.open(str(path), "rb") as w:
-        return w.getnframes() / w.getframerate()
 
 
 def prompt_starts(result: CallResult) -> list[tuple[str, float]]:
@@ -422,26 +281,6 @@ async def run_batch(
 
 
 # ------------------------------------------------------------------------------------------ output
-def pct(values: list[float], p: float) -> float | None:
-    """Nearest-rank percentile."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
-
-
-def ms(value: float | None) -> str:
-    return "-" if value is None or math.isnan(value) else f"{1000 * value:.0f}"
-
-
-def p50_95(values: list[float]) -> str:
-    return f"{ms(pct(values, 50))} / {ms(pct(values, 95))}"
-
-
-def num(value: float, digits: int = 1) -> str:
-    return "-" if math.isnan(value) else f"{value:.{digits}f}"
-
-
 def merge(parts: list[Batch]) -> Batch:
     """Batches of one path run in several rounds, as one."""
     first = parts[0]
@@ -536,17 +375,6 @@ def print_sweep_row(b: Batch) -> None:
     )
     if b.failures:
         print(f"  {'':>10} failures: {b.why_failed()}")
-
-
-async def idle_rates(meter: CpuMeter, seconds: float) -> dict[str, float]:
-    """CPU seconds per second of each process with no calls (Asterisk's timers, the pollers)."""
-    if seconds <= 0:
-        return {}
-    await asyncio.sleep(1.0)  # the warm-up's last channels gone
-    before = meter.sample()
-    await asyncio.sleep(seconds)
-    wall, cpu = meter.sample().minus(before)
-    return {k: v / wall for k, v in cpu.items()}
 
 
 # --------------------------------------------------------------------------------------- baseline

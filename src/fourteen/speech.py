@@ -135,9 +135,14 @@ class StreamingRecognizer:
         try:
             # The caller's own audio, whatever plays to them: a snoop channel on what they send (a prompt
             # played on a bridged channel would stop its audio reaching the bridge until it ends).
+            ready = [ari.expect(sn_id), ari.expect(em_id)]  # a channel joins a bridge only once in Stasis
             await ari.request("POST", f"/channels/{chan}/snoop", app=ari.app, spy="in", snoopId=sn_id)
             em_id, conn = await ari.external_media(em_id)
-            mws = await ari.media_socket(conn)
+            mws = await ari.media_socket(conn)  # the externalMedia channel enters Stasis once connected
+            try:
+                await asyncio.wait_for(asyncio.gather(*ready), STASIS_WAIT)
+            except TimeoutError:
+                raise AriError("snoop or externalMedia channel did not enter Stasis") from None
             await ari.request("POST", "/bridges", type="mixing", bridgeId=br_id)
             await ari.request("POST", f"/bridges/{br_id}/addChannel", channel=f"{sn_id},{em_id}")
             await ari.request("POST", f"/channels/{chan}/play", media=f"sound:{prompt}", playbackId=pb_id)
