@@ -132,10 +132,10 @@ class StreamingRecognizer:
         em_id, pb_id, br_id, sn_id = f"{token}-em", f"{token}-pb", f"{token}-br", f"{token}-sn"
         events = ari.subscribe(chan, pb_id)
         mws: aiohttp.ClientWebSocketResponse | None = None
+        ready = [ari.expect(sn_id), ari.expect(em_id)]  # a channel joins a bridge only once in Stasis
         try:
             # The caller's own audio, whatever plays to them: a snoop channel on what they send (a prompt
             # played on a bridged channel would stop its audio reaching the bridge until it ends).
-            ready = [ari.expect(sn_id), ari.expect(em_id)]  # a channel joins a bridge only once in Stasis
             await ari.request("POST", f"/channels/{chan}/snoop", app=ari.app, spy="in", snoopId=sn_id)
             em_id, conn = await ari.external_media(em_id)
             mws = await ari.media_socket(conn)  # the externalMedia channel enters Stasis once connected
@@ -149,6 +149,8 @@ class StreamingRecognizer:
             event(log, "streaming", setup_seconds=round(time.monotonic() - t0, 3))
             return await self._listen_loop(stream, mws, events, pb_id, escape, timeout)
         finally:
+            for fut in ready:
+                fut.cancel()
             ari.unsubscribe(events)
             if mws is not None:
                 with contextlib.suppress(Exception):
