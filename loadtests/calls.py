@@ -40,7 +40,6 @@ import contextlib
 import math
 import os
 import shutil
-import signal
 import statistics
 import sys
 import tempfile
@@ -61,6 +60,7 @@ from common import (
     num,
     p50_95,
     pct,
+    run_as_root,
     sandbox_config,
     wav_seconds,
 )
@@ -628,22 +628,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--calls, --concurrency and --warmup must be ≥ 1, --ivr-seconds 3..120")
     if any(level < 1 or level > 1000 for level in args.sweep):
         p.error("--sweep levels must be 1..1000")
-    if os.geteuid() != 0:
-        print("calls.py: the Asterisk sandbox needs root", file=sys.stderr)
-        return 2
-
-    async def guarded() -> int:
-        task = asyncio.current_task()
-        assert task is not None
-        for sig in (signal.SIGINT, signal.SIGTERM):  # cancel the run: its finally hangs up and cleans up
-            asyncio.get_running_loop().add_signal_handler(sig, task.cancel)
-        return await run(args)
-
-    try:
-        return asyncio.run(guarded())
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("\ninterrupted: calls hung up, router stopped", file=sys.stderr)
-        return 130
+    return run_as_root("calls.py", run, args, "calls hung up, router stopped")
 
 
 if __name__ == "__main__":

@@ -21,9 +21,10 @@ import sys
 import time
 import urllib.request
 import wave
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from fourteen import sandbox as sb
 
@@ -279,3 +280,23 @@ def prometheus_values(text: str) -> dict[str, float]:
             with contextlib.suppress(ValueError):
                 out[m.group(1) + (m.group(2) or "")] = float(m.group(3))
     return out
+
+
+def run_as_root(name: str, run: Callable[[Any], Awaitable[int]], args: Any, interrupted: str) -> int:
+    """Run a load test's coroutine: root only (the sandbox is a chroot), Ctrl-C/SIGTERM cancel it cleanly."""
+    if os.geteuid() != 0:
+        print(f"{name}: the Asterisk sandbox needs root", file=sys.stderr)
+        return 2
+
+    async def guarded() -> int:
+        task = asyncio.current_task()
+        assert task is not None
+        for sig in (signal.SIGINT, signal.SIGTERM):  # cancel the run: its finally hangs up and cleans up
+            asyncio.get_running_loop().add_signal_handler(sig, task.cancel)
+        return await run(args)
+
+    try:
+        return asyncio.run(guarded())
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print(f"\ninterrupted: {interrupted}", file=sys.stderr)
+        return 130

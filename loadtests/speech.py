@@ -48,7 +48,6 @@ import math
 import os
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -72,6 +71,7 @@ from common import (
     p50_95,
     pct,
     prometheus_values,
+    run_as_root,
     sandbox_config,
 )
 
@@ -685,22 +685,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.calls < 2 or any(not 1 <= n <= 64 for n in args.concurrency):
         p.error("--calls must be ≥ 2, --concurrency levels 1..64")
-    if os.geteuid() != 0:
-        print("speech.py: the Asterisk sandbox needs root", file=sys.stderr)
-        return 2
-
-    async def guarded() -> int:
-        task = asyncio.current_task()
-        assert task is not None
-        for sig in (signal.SIGINT, signal.SIGTERM):  # cancel the run: its finally hangs up and cleans up
-            asyncio.get_running_loop().add_signal_handler(sig, task.cancel)
-        return await run(args)
-
-    try:
-        return asyncio.run(guarded())
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("\ninterrupted: calls hung up, router and Asterisk instance stopped", file=sys.stderr)
-        return 130
+    return run_as_root("speech.py", run, args, "calls hung up, router and Asterisk instance stopped")
 
 
 if __name__ == "__main__":
