@@ -312,3 +312,17 @@ async def test_second_pass_skips_silence(engine: SpeechEngine, out_of_grammar16:
         await stream.feed(b"\0" * 32000 * 3)
         d = await stream.finish()
     assert d.transcript == "" and d.second_pass and d.finish_seconds < 0.5
+
+
+async def test_grammars_follow_a_live_plan_change(engine: SpeechEngine) -> None:
+    """A new alias added in the portal is in the grammar of the next stream, without a restart."""
+    from fourteen.numberplan import Alias
+
+    before = engine.grammar_for("0999")
+    assert before is not None and "대전" not in before.phrases
+    plan = korean_plan()
+    changed = replace(plan, aliases=(*plan.aliases, Alias("대전", "GM9002", "colloquial")), revision=7)
+    await engine.update_plan(changed)
+    after = engine.grammar_for("0999")
+    assert after is not None and "대전" in after.phrases
+    assert engine.plan is changed

@@ -69,10 +69,13 @@ class Router:
         logging.getLogger("fourteen").addHandler(self.recent)
         self._ari: Any = None
         self.speech_engine: Any = None
+        self._grammar_revision: int | None = None
+        self._grammar_task: asyncio.Task[None] | None = None
 
     async def handle_call(self, session: AgiSession) -> None:
         self.calls_total += 1
         snapshot = await self.plans.get()
+        self._follow_plan(snapshot.plan)
         flow = CallFlow(session, snapshot, self.prompts, self.recognizer, self.flow_config, self.metrics)
         self.live[id(flow)] = flow.state
         try:
@@ -80,6 +83,16 @@ class Router:
         finally:
             self.live.pop(id(flow), None)
             self.records.submit(flow.state, session.env)  # one record per call, also when cancelled
+
+    def _follow_plan(self, plan: Any) -> None:
+        """A new plan revision rebuilds the speech grammars in the background (one rebuild at a time)."""
+        engine = self.speech_engine
+        if engine is None or plan.revision == self._grammar_revision:
+            return
+        if self._grammar_task is not None and not self._grammar_task.done():
+            return
+        self._grammar_revision = plan.revision
+        self._grammar_task = asyncio.create_task(engine.update_plan(plan), name="grammar-rebuild")
 
     async def _ami_connect(self) -> Any:
         """AMI for call-record enrichment (optional: records are written without it)."""
@@ -129,6 +142,7 @@ class Router:
         self._ari = AriClient(s.ari_url, s.ari_user, s.ari_password, s.ari_app)
         await self._ari.start()
         self.speech_engine = engine
+        self._grammar_revision = plan.revision
         return StreamingRecognizer(
             engine,
             self._ari,

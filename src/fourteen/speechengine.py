@@ -314,6 +314,32 @@ class SpeechEngine:
         self.available = True
         self.reason = "ok"
 
+    async def update_plan(self, plan: NumberPlan) -> None:
+        """Rebuild every area code's grammar from a new plan revision (live configuration changes).
+
+        Built in the worker pool and swapped in at once: streams opened afterwards use the new grammars,
+        streams in progress keep theirs. A failure keeps the old grammars and is logged.
+        """
+        if not self.available or self._model is None:
+            return
+
+        def build() -> dict[str, Grammar]:
+            vocab = Vocabulary(self._model, self.model_name)
+            out = {}
+            for code in speech_area_codes(plan):
+                g = build_grammar(plan, code, vocab, model_name=self.model_name)
+                if g.phrases:  # an empty grammar crashes Vosk: such codes decode without one
+                    out[code] = g
+            return out
+
+        try:
+            grammars = await self.run(build)
+        except Exception as exc:
+            event(log, "speech_grammars_failed", logging.ERROR, error=f"{type(exc).__name__}: {exc}")
+            return
+        self.plan, self.grammars = plan, grammars
+        event(log, "speech_grammars_rebuilt", revision=plan.revision, usable=len(grammars))
+
     def _load_grammars(self) -> tuple[dict[str, Grammar], bool]:
         """Grammar files for this model, checked word by word; missing or other-model ones rebuilt."""
         vocab = Vocabulary(self._model, self.model_name)
