@@ -31,23 +31,20 @@ class CliError(Exception):
 
 # -- database helpers ----------------------------------------------------------------------------------
 async def _ensure_db(settings: Settings) -> Any:
+    """The embedded default prepares itself; a configured database must have been migrated and seeded."""
+    if not settings.database_url:
+        if await store.prepare_embedded(settings.effective_database_url, default_data_dir()):
+            print(f"fourteen: created the embedded database in {settings.data_dir}", file=sys.stderr)
+        return store.make_engine(settings.effective_database_url)
     engine = store.make_engine(settings.effective_database_url)
     try:
         await store.current_revision(engine)
-        ready = True
-    except Exception:
-        ready = False
-    if not ready:
-        if settings.database_url:
-            await engine.dispose()
-            raise CliError(
-                f"the database at {settings.database_url.split('@')[-1]} has no fourteen schema: "
-                "run `fourteen db upgrade` and `fourteen db seed`"
-            )
-        print(f"fourteen: creating the embedded database in {settings.data_dir}", file=sys.stderr)
-        await store.upgrade(settings.effective_database_url)
-    if await store.current_revision(engine) == 0 and not settings.database_url:
-        await store.seed(engine, default_data_dir())
+    except Exception as exc:
+        await engine.dispose()
+        raise CliError(
+            f"the database at {settings.database_url.split('@')[-1]} has no fourteen schema: "
+            "run `fourteen db upgrade` and `fourteen db seed`"
+        ) from exc
     return engine
 
 

@@ -198,24 +198,8 @@ class Router:
 
 
 async def _ensure_embedded_db(settings: Settings) -> None:
-    """The embedded default creates and seeds itself, like the CLI does."""
-    engine = store.make_engine(settings.effective_database_url)
-    try:
-        try:
-            rev: int | None = await store.current_revision(engine)
-        except Exception:
-            rev = None
-        try:  # creates the schema, or brings an older embedded one up to date (call records)
-            await store.upgrade(settings.effective_database_url)
-        except Exception as exc:
-            if rev is None:
-                raise
-            event(log, "embedded_db_upgrade_failed", logging.WARNING, error=repr(exc)[:300])
-        rev = await store.current_revision(engine)
-        if rev == 0:
-            await store.seed(engine, default_data_dir())
-    finally:
-        await engine.dispose()
+    """The embedded default creates, upgrades and seeds itself, like the CLI does."""
+    await store.prepare_embedded(settings.effective_database_url, default_data_dir())
 
 
 async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:

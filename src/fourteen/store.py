@@ -8,6 +8,7 @@ half-written and every router sees a change on its next call.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,7 @@ from .numberplan import (
     read_csv_rows,
 )
 
+log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 
@@ -94,6 +96,31 @@ async def create_all(engine: AsyncEngine) -> None:
     """Create the schema straight from the models (tests); production uses :func:`upgrade`."""
     async with engine.begin() as conn:
         await conn.run_sync(Base.metadata.create_all)
+
+
+async def prepare_embedded(url: str, seed_dir: Path) -> bool:
+    """Bring the embedded database to the current schema and seed it when empty; True when it was created.
+
+    An existing schema that cannot be upgraded keeps serving (the error propagates only when there was no
+    schema at all), so a router or command never loses a working database to a failed migration.
+    """
+    engine = make_engine(url)
+    try:
+        try:
+            existing: int | None = await current_revision(engine)
+        except Exception:
+            existing = None
+        try:
+            await upgrade(url)
+        except Exception:
+            if existing is None:
+                raise
+            log.warning("embedded_db_upgrade_failed", exc_info=True)
+        if await current_revision(engine) == 0:
+            await seed(engine, seed_dir)
+        return existing is None
+    finally:
+        await engine.dispose()
 
 
 # -- revision ----------------------------------------------------------------------------------------
