@@ -130,6 +130,7 @@ class NumberPlan:
     aliases: tuple[Alias, ...] = ()
     revision: int = 0
     _area_codes_of: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False, compare=False)
+    _places_of: dict[str, list[Place]] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         index: dict[str, list[str]] = {}
@@ -137,6 +138,8 @@ class NumberPlan:
             for m in ac.members:
                 index.setdefault(m.cbs_code, []).append(ac.code)
         self._area_codes_of.update({k: tuple(v) for k, v in index.items()})
+        for p in self.places:
+            self._places_of.setdefault(p.cbs_code, []).append(p)
 
     # -- queries the call flow needs -----------------------------------------------------------------
     def area_code(self, raw: object) -> AreaCode | None:
@@ -178,7 +181,7 @@ class NumberPlan:
         return None
 
     def places_of(self, cbs_code: str) -> list[Place]:
-        return [p for p in self.places if p.cbs_code == cbs_code]
+        return list(self._places_of.get(cbs_code, ()))
 
     # -- construction -------------------------------------------------------------------------------
     @classmethod
