@@ -518,18 +518,24 @@ class CallFlow:
     # -- speaking and listening --------------------------------------------------------------------
     async def say(self, prompt_id: str, escape: str = "", lang: str = "", **values: object) -> str | None:
         """Play one prompt from the catalogue (synthesised on demand); returns the key that cut it off."""
+        path = await self._prompt_path(prompt_id, lang or self.state.lang, values)
+        return await self.s.stream_file(path, escape)
+
+    async def _prompt_path(self, prompt_id: str, lang: str, values: dict[str, object]) -> str:
+        """The audio to play for a catalogue prompt, announced to AMI and the log; a stock sound when the
+        synthesis failed, rather than silence."""
         st = self.state
-        p = catalogue.prompt(prompt_id, lang or st.lang, **values)
+        p = catalogue.prompt(prompt_id, lang, **values)
         try:
             path = await self.prompts.path(p)
-        except Exception as exc:  # synthesis failed: a stock sound rather than silence
+        except Exception as exc:
             self.m.prompt_failures.inc()
             event(log, "prompt_unavailable", logging.WARNING, prompt=p.name, error=str(exc)[:120])
             path = self.prompts.stock_fallback(prompt_id)
         st.prompts.append(p.name)
         await self.s.user_event(cv.EV_PROMPT, Prompt=p.name)
-        event(log, "prompt", prompt=p.name, lang=st.lang)
-        return await self.s.stream_file(path, escape)
+        event(log, "prompt", prompt=p.name, lang=lang)
+        return path
 
     # -- languages ---------------------------------------------------------------------------------
     def _language_keys(self) -> dict[str, str]:
@@ -582,13 +588,7 @@ class CallFlow:
     async def _hear(self, prompt_id: str, purpose: str, **values: object) -> Heard:
         st = self.state
         assert st.area_code is not None
-        p = catalogue.prompt(prompt_id, st.lang, **values)
-        try:
-            path = await self.prompts.path(p)
-        except Exception:
-            path = self.prompts.stock_fallback(prompt_id)
-        st.prompts.append(p.name)
-        await self.s.user_event(cv.EV_PROMPT, Prompt=p.name)
+        path = await self._prompt_path(prompt_id, st.lang, values)
         await self._listen(purpose)
         try:
             heard = await self.recognizer.listen(
