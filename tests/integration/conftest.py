@@ -11,6 +11,8 @@ import fourteen.sandbox as sb
 from fourteen.ami import AmiClient
 from fourteen.sandbox import SandboxConfig
 
+from .routers import agi_url, route_url
+
 
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator[SandboxConfig]:
@@ -46,10 +48,5 @@ def closed_port() -> Iterator[int]:
 @pytest.fixture
 async def router_down(ami: AmiClient, closed_port: int) -> AsyncIterator[str]:
     """Point the dialplan's FOURTEEN_AGI_URL at a closed port for one test: every 14-call falls back."""
-    old = await ami.getvar("FOURTEEN_AGI_URL")
-    url = f"agi://127.0.0.1:{closed_port}/route"
-    await ami.setvar("FOURTEEN_AGI_URL", url)
-    try:
+    async with agi_url(ami, route_url(closed_port)) as url:
         yield url
-    finally:
-        await ami.setvar("FOURTEEN_AGI_URL", old)

@@ -8,7 +8,6 @@ the call id the router sees (the uniqueid of the ``;2`` half of the test call's 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -28,6 +27,7 @@ from fourteen.settings import Settings
 from fourteen.testcall import CallResult, hangup, place_call, press, wait
 
 from ..pgserver import PgServer
+from .routers import router_settings, running
 
 pytestmark = pytest.mark.asterisk
 
@@ -35,29 +35,7 @@ NUMBER = "0612345678"
 
 
 def settings_for(sandbox: SandboxConfig, tmp_path: Path, **kw: object) -> Settings:
-    inside = f"{sandbox.sounds_dir}/fourteen"
-    return Settings(
-        data_dir=tmp_path,
-        agi_addr="127.0.0.1:0",
-        http_addr="127.0.0.1:0",
-        operator_destination="Local/operator@kcc",
-        sounds_dir_override=str(sandbox.host_path(inside)),
-        asterisk_sounds_dir=inside,
-        caller_hash_salt="integration-salt",
-        **kw,  # type: ignore[arg-type]
-    )
-
-
-@contextlib.asynccontextmanager
-async def running(router: Router, ami: AmiClient) -> AsyncIterator[Router]:
-    await router.start()
-    old = await ami.getvar("FOURTEEN_AGI_URL")
-    await ami.setvar("FOURTEEN_AGI_URL", f"agi://127.0.0.1:{router.agi.port}/route")
-    try:
-        yield router
-    finally:
-        await ami.setvar("FOURTEEN_AGI_URL", old)
-        await router.stop()
+    return router_settings(sandbox, tmp_path, caller_hash_salt="integration-salt", **kw)
 
 
 @pytest.fixture

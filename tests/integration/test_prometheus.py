@@ -46,6 +46,7 @@ from fourteen.settings import Settings
 from fourteen.testcall import CallResult, hangup, place_call, press, say, wait
 
 from ..test_dashboards import MONITORING, ROOT, expressions, load_dashboards, substitute
+from .routers import agi_url, route_url, router_settings
 
 pytestmark = pytest.mark.asterisk
 
@@ -157,16 +158,7 @@ def prometheus_binary() -> str:
 
 # ------------------------------------------------------------------------------------------ routers
 def _settings(sandbox: SandboxConfig, data_dir: Path, **extra: str) -> Settings:
-    sounds_inside = f"{sandbox.sounds_dir}/fourteen"
-    return Settings(
-        data_dir=data_dir,
-        agi_addr="127.0.0.1:0",
-        http_addr=f"127.0.0.1:{_free_port()}",
-        operator_destination="Local/operator@kcc",
-        sounds_dir_override=str(sandbox.host_path(sounds_inside)),
-        asterisk_sounds_dir=sounds_inside,
-        **extra,  # type: ignore[arg-type]
-    )
+    return router_settings(sandbox, data_dir, http_addr=f"127.0.0.1:{_free_port()}", **extra)
 
 
 async def _prepare(settings: Settings, aliases: dict[str, str] | None) -> None:
@@ -217,16 +209,15 @@ async def routers(sandbox: SandboxConfig, ami: AmiClient, tmp_path: Path) -> Asy
         s = _settings(sandbox, tmp_path / name, **extra)
         await _prepare(s, aliases)
         settings.append(s)
-    old = await ami.getvar("FOURTEEN_AGI_URL")
     started: list[Router] = []
     try:
         for s in settings:
             r = Router(s)
             await r.start()
             started.append(r)
-        yield Routers(*started)
+        async with agi_url(ami, route_url(started[0].agi.port)):  # each batch of calls re-points it
+            yield Routers(*started)
     finally:
-        await ami.setvar("FOURTEEN_AGI_URL", old)
         for r in started:
             await r.stop()
 
@@ -252,7 +243,7 @@ def prometheus(
 async def _calls_through(
     router: Router, ami: AmiClient, calls: list[Awaitable[CallResult]]
 ) -> list[CallResult]:
-    await ami.setvar("FOURTEEN_AGI_URL", f"agi://127.0.0.1:{router.agi.port}/route")
+    await ami.setvar("FOURTEEN_AGI_URL", route_url(router.agi.port))
     return list(await asyncio.gather(*calls))
 
 

@@ -21,29 +21,15 @@ from fourteen.sandbox import SandboxConfig
 from fourteen.settings import Settings
 from fourteen.testcall import hangup, place_call, press, wait
 
+from .routers import router_settings, running
+
 pytestmark = pytest.mark.asterisk
 
 
 @pytest.fixture
 async def router(sandbox: SandboxConfig, ami: AmiClient, tmp_path: Path) -> AsyncIterator[Router]:
-    sounds_inside = f"{sandbox.sounds_dir}/fourteen"
-    settings = Settings(
-        data_dir=tmp_path,
-        agi_addr="127.0.0.1:0",
-        http_addr="127.0.0.1:0",
-        operator_destination="Local/operator@kcc",
-        sounds_dir_override=str(sandbox.host_path(sounds_inside)),
-        asterisk_sounds_dir=sounds_inside,
-    )
-    r = Router(settings)
-    await r.start()
-    old = await ami.getvar("FOURTEEN_AGI_URL")
-    await ami.setvar("FOURTEEN_AGI_URL", f"agi://127.0.0.1:{r.agi.port}/route")
-    try:
+    async with running(Router(router_settings(sandbox, tmp_path)), ami) as r:
         yield r
-    finally:
-        await ami.setvar("FOURTEEN_AGI_URL", old)
-        await r.stop()
 
 
 async def test_single_municipality_code_reaches_its_kcc(router: Router, ami: AmiClient) -> None:

