@@ -131,8 +131,9 @@ class AgiSession:
         async with self._lock:
             try:
                 self.writer.write(line.encode("utf-8") + b"\n")
-                await self.writer.drain()
-                return await asyncio.wait_for(self._read_result(), timeout)
+                async with asyncio.timeout(timeout):  # no task per command, unlike wait_for on 3.11
+                    await self.writer.drain()
+                    return await self._read_result()
             except TimeoutError as exc:
                 raise CommandTimeout(f"no answer to {line[:60]!r} within {timeout} s") from exc
             except (ConnectionError, asyncio.IncompleteReadError) as exc:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -284,6 +285,17 @@ def _fsync_dir(directory: Path) -> None:
 
 
 # -- the writer --------------------------------------------------------------------------------------------
+@functools.cache
+def _upsert(dialect: str) -> Any:
+    """INSERT … ON CONFLICT (call_id) DO UPDATE of every column, built once per dialect (a write per batch
+    of calls; rebuilding it each time was a visible part of the router's CPU per call)."""
+    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(CallRecordRow)
+    return stmt.on_conflict_do_update(
+        index_elements=["call_id"],
+        set_={c.name: stmt.excluded[c.name] for c in CallRecordRow.__table__.columns if c.name != "call_id"},
+    )
+
+
 class RecordWriter:
     """Batches records into the database; spools to disk while it is unreachable (see the module doc)."""
 
@@ -419,18 +431,7 @@ class RecordWriter:
         """One transaction, upserted by call_id (the last version of a call wins, never a second row)."""
         rows = list({r.call_id: r.as_row() for r in records}.values())
         async with asyncio.timeout(self.db_timeout), self.engine.begin() as conn:
-            dialect = conn.dialect.name
-            ins = pg_insert if dialect == "postgresql" else sqlite_insert
-            stmt = ins(CallRecordRow)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["call_id"],
-                set_={
-                    c.name: stmt.excluded[c.name]
-                    for c in CallRecordRow.__table__.columns
-                    if c.name != "call_id"
-                },
-            )
-            await conn.execute(stmt, rows)
+            await conn.execute(_upsert(conn.dialect.name), rows)
         self.written += len(rows)
 
     async def _replay(self) -> None:
@@ -519,6 +520,8 @@ class CallEventTracker:
         self._pruned = time.monotonic()
 
     async def start(self) -> None:
+        if not await self.ami.only_events(self.EVENTS):
+            event(log, "ami_event_filter_refused", logging.INFO, hint="give the AMI user write=system")
         self._sub = self.ami.subscribe(lambda m: m.event in self.EVENTS, maxsize=20_000)
         self._task = asyncio.create_task(self._run(), name="call-event-tracker")
 

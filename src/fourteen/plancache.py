@@ -70,7 +70,8 @@ class PlanCache:
         snap = self._snapshot
         if self.engine is not None:
             try:
-                revision = await asyncio.wait_for(store.current_revision(self.engine), self.db_timeout)
+                async with asyncio.timeout(self.db_timeout):
+                    revision = await store.current_revision(self.engine)
                 if snap is None or snap.source != "database" or snap.plan.revision != revision:
                     plan = await asyncio.wait_for(store.load_plan(self.engine), max(self.db_timeout, 10.0))
                     resolver = await asyncio.to_thread(Resolver, plan)

@@ -68,6 +68,24 @@ async def test_test_kcc_reports_the_municipality_reached(ami: AmiClient) -> None
     await ami.wait_event(event_named("Hangup", Linkedid=call), timeout=10)
 
 
+async def test_event_filter_leaves_only_the_events_asked_for(sandbox: SandboxConfig, ami: AmiClient) -> None:
+    """The router's AMI session asks for the few events call records need; a call's others stay away."""
+    async with await AmiClient.connect(
+        sandbox.bind_host, sandbox.ami_port, sandbox.ami_user, sandbox.ami_secret, events="call,user"
+    ) as filtered:
+        assert await filtered.only_events(["DialBegin", "Hangup"])
+        call = await ami.originate(
+            "Local/GM0703@kcc", Context="fourteen-caller", Exten="silent", Priority="1",
+            Variable="CALLER_SECONDS=1",
+        )  # fmt: skip
+        await ami.wait_event(user_event("KCCReached", linkedid=call), timeout=10)
+        await ami.wait_event(event_named("Hangup", Linkedid=call), timeout=10)
+        await filtered.wait_event(event_named("Hangup", Linkedid=call), timeout=5)
+        names = {e.event for e in filtered.events if e.get("Linkedid") == call}
+        assert names == {"Hangup"}, names  # the test KCC dials nobody: no DialBegin
+        assert "Newchannel" in {e.event for e in ami.events if e.get("Linkedid") == call}
+
+
 async def test_router_down_falls_back_to_the_default_kcc(
     sandbox: SandboxConfig, ami: AmiClient, closed_port: int
 ) -> None:
