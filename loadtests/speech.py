@@ -136,7 +136,7 @@ class SpeechCall:
     streamed: bool = False  # DecisionSeconds > 0: streamed (the record fallback has none)
     caller_latency: float | None = None  # (a) end of the caller's voice → FourteenDecision (Asterisk time)
     router_latency: float | None = None  # (b) the router's DecisionSeconds
-    listen_at: float | None = None  # Asterisk timestamps: FourteenListen, FourteenDecision
+    listen_at: float | None = None  # Asterisk timestamps: the Listen mark, FourteenDecision
     decided_at: float | None = None
     playback_lag: float | None = None  # STREAM FILE took this much longer than the audio
     anchor_skew: float | None = None  # our clock anchor vs one from KCCReached (sanity check)
@@ -164,13 +164,25 @@ def _user_event(result: CallResult, name: str) -> dict[str, str] | None:
     return next((e for e in result.events if e.get("UserEvent") == name), None)
 
 
+def _listen_event(result: CallResult, purpose: str = "speech") -> dict[str, str] | None:
+    """The router event carrying the ``Listen`` mark (on a prompt, or on its own)."""
+    return next(
+        (
+            e
+            for e in result.events
+            if (e.get("UserEvent") or "").startswith("Fourteen") and e.get("Listen") == purpose
+        ),
+        None,
+    )
+
+
 def judge(
     result: CallResult, word: str, expected: str, started_wall: float, voices: dict[str, Voice]
 ) -> SpeechCall:
     """``started_wall``: time.time() just before ``Caller.call`` (the step times count from then)."""
     c = SpeechCall(word, expected, reached=result.reached, fallback=result.fallback)
     decision = _user_event(result, "FourteenDecision")
-    listen = _user_event(result, "FourteenListen")
+    listen = _listen_event(result)
     c.listen_at = _ts(listen) if listen else None
     if decision is not None:
         c.decision = decision.get("Decision", "")
@@ -243,7 +255,7 @@ class Level:
 
     @property
     def peak_listening(self) -> int:
-        """Most calls listening (FourteenListen → FourteenDecision) at the same moment."""
+        """Most calls listening (Listen mark → FourteenDecision) at the same moment."""
         edges: list[tuple[float, int]] = []
         for c in self.calls:
             if c.listen_at is not None and c.decided_at is not None:
@@ -594,7 +606,7 @@ async def warm_up(
         v = voices[word] = voice_in(sounds.host_dir / f"{Path(spoken['file']).name}.wav")
         print(
             f"caller says {word} ({LANG}, espeak-ng): {v.file_seconds:.2f} s of audio, voice at "
-            f"{v.start:.2f}–{v.end:.2f} s; it starts 0.3 s after FourteenListen, during the prompt"
+            f"{v.start:.2f}–{v.end:.2f} s; it starts 0.3 s after the Listen mark, during the prompt"
         )
     return voices
 

@@ -34,9 +34,17 @@ class FakeCall:
     def user_events(self, name: str) -> list[dict[str, str]]:
         return [f for n, f in self.events if n == name]
 
+    def marks(self, mark: str) -> list[str]:
+        """The router's ``Stage``/``Listen`` marks, on whichever of its events they rode."""
+        return [f[mark] for n, f in self.events if n.startswith("Fourteen") and mark in f]
+
     @property
     def stages(self) -> list[str]:
-        return [f["Stage"] for f in self.user_events("FourteenStage")]
+        return self.marks("Stage")
+
+    @property
+    def listens(self) -> list[str]:
+        return self.marks("Listen")
 
     @property
     def prompt_names(self) -> list[str]:

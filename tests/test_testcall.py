@@ -99,14 +99,17 @@ def router_call() -> CallLog:
         channel("Newchannel", CALL, "Local/140113@fourteen-incoming-0001;1"),
         channel("Newchannel", CALL + ";2", "Local/140113@fourteen-incoming-0001;2"),
         Message.of(Event="OriginateResponse", Response="Success", ActionID=CALL + "-originate"),
-        user("FourteenStage", Stage="greeting"),
-        user("FourteenPrompt", Prompt="welcome"),
-        user("FourteenStage", Stage="menu"),
-        user("FourteenPrompt", Prompt="menu-0113"),
-        user("FourteenListen", For="menu"),
+        user("FourteenPrompt", Stage="greeting", Prompt="welcome"),  # marks ride on the next event
+        user("FourteenPrompt", Stage="menu", Listen="menu", Prompt="menu-0113"),
+        user("FourteenListen", Listen="menu"),  # a mark on its own: the router waits for a key
         user("FourteenDecision", Decision="route", Municipality="GM0703", Utterance="2"),
-        user("FourteenStage", Stage="transfer"),
-        user("FourteenDivert", Destination="Local/GM0703@kcc", Municipality="GM0703", Route="dtmf"),
+        user(
+            "FourteenDivert",
+            Stage="transfer",
+            Destination="Local/GM0703@kcc",
+            Municipality="GM0703",
+            Route="dtmf",
+        ),
         channel("Newchannel", "kcc-1", "Local/GM0703@kcc-0002;1"),
         user("FourteenStage", Stage="connected"),
         user("KCCReached", Municipality="GM0703", FourteenDialled="140113", FourteenRoute="dtmf"),
@@ -119,7 +122,7 @@ def test_call_log_follows_the_router_events() -> None:
     log = router_call()
     assert log.stages == ["greeting", "menu", "transfer", "connected"]
     assert log.prompts == ["welcome", "menu-0113"]
-    assert log.listens == ["menu"]
+    assert log.listens == ["menu", "menu"]
     assert log.decisions == [{"decision": "route", "municipality": "GM0703", "utterance": "2"}]
     assert log.diverts[0]["destination"] == "Local/GM0703@kcc" and log.diverts[0]["route"] == "dtmf"
     assert log.reached == "GM0703" and log.kcc_event["FourteenRoute"] == "dtmf" and log.kcc_at == 1.0
@@ -128,7 +131,7 @@ def test_call_log_follows_the_router_events() -> None:
     for uid in (CALL, CALL + ";2", "kcc-1"):
         log.feed(Message.of(Event="Hangup", Uniqueid=uid, Linkedid=CALL))
     assert log.ended
-    assert len(log.events) == 17 and log.events[0]["Event"] == "Newchannel"
+    assert len(log.events) == 14 and log.events[0]["Event"] == "Newchannel"
 
 
 def test_only_the_first_kcc_counts_and_fallbacks_are_flagged() -> None:
@@ -209,17 +212,17 @@ def make_call() -> _Call:
 def test_the_caller_answers_the_latest_listen_once() -> None:
     call = make_call()
     assert call.take_listen() is None
-    call.feed(user("FourteenListen", For="menu"))
-    call.feed(user("FourteenListen", For="menu"))  # a re-prompt while the caller was busy
+    call.feed(user("FourteenListen", Listen="menu"))
+    call.feed(user("FourteenListen", Listen="menu"))  # a re-prompt while the caller was busy
     assert call.take_listen() == "listen" and call.listens_used == 2
     assert call.take_listen() is None  # nothing new
-    call.feed(user("FourteenListen", For="confirm"))
+    call.feed(user("FourteenListen", Listen="confirm"))
     assert call.take_listen() == "listen"
 
 
 def test_once_the_kcc_answered_the_caller_stops_waiting() -> None:
     call = make_call()
-    call.feed(user("FourteenListen", For="menu"))
+    call.feed(user("FourteenListen", Listen="menu"))
     call.feed(user("KCCReached", Municipality="default"))
     assert call.over and call.take_listen() == "over"
 

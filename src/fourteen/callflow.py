@@ -129,6 +129,7 @@ class CallFlow:
         self.m = metrics or _default_metrics()
         self._answered_at: float | None = None
         self._decisions_seen = 0
+        self._marks: dict[str, str] = {}  # Stage/Listen, sent with the router's next UserEvent
 
     # -- entry point -------------------------------------------------------------------------------
     async def run(self) -> CallState:
@@ -281,6 +282,7 @@ class CallFlow:
         if not key and more:
             key = await self.say("menu_more", escape=KEYS)
         if not key:
+            await self._flush_marks()
             key = await self.s.wait_for_digit(DIGIT_WAIT_MS)
         return key
 
@@ -407,6 +409,7 @@ class CallFlow:
         else:
             await self.say("not_connected_no_number", name=m.say_name)
         await self.say("offer_transfer")
+        await self._flush_marks()
         await self.s.wait_for_digit(NOT_CONNECTED_PAUSE_MS)  # time to hang up and dial the number
         dest = m.overflow_destination or self.config.operator
         await self._dial(dest, m, "not_connected")
@@ -472,7 +475,7 @@ class CallFlow:
         st = self.state
         if self._answered_at is not None and not st.dial_status:
             self.m.time_to_route.labels(st.mode or "none").observe(time.monotonic() - self._answered_at)
-        await self.s.user_event(
+        await self._event(
             cv.EV_DIVERT, Destination=destination, Municipality=m.cbs_code if m else "", Route=route
         )
         event(log, "divert", destination=destination, municipality=m.cbs_code if m else "", route=route)
@@ -533,7 +536,7 @@ class CallFlow:
             event(log, "prompt_unavailable", logging.WARNING, prompt=p.name, error=str(exc)[:120])
             path = self.prompts.stock_fallback(prompt_id)
         st.prompts.append(p.name)
-        await self.s.user_event(cv.EV_PROMPT, Prompt=p.name)
+        await self._event(cv.EV_PROMPT, Prompt=p.name)
         event(log, "prompt", prompt=p.name, lang=lang)
         return path
 
@@ -588,8 +591,8 @@ class CallFlow:
     async def _hear(self, prompt_id: str, purpose: str, **values: object) -> Heard:
         st = self.state
         assert st.area_code is not None
-        path = await self._prompt_path(prompt_id, st.lang, values)
         await self._listen(purpose)
+        path = await self._prompt_path(prompt_id, st.lang, values)
         try:
             heard = await self.recognizer.listen(
                 self.s, path, area_code=st.area_code, lang=st.lang, escape_digits=KEYS, timeout=LISTEN_TIMEOUT
@@ -611,14 +614,32 @@ class CallFlow:
         )
         return heard
 
+    # -- AMI UserEvents ----------------------------------------------------------------------------
+    # Stage changes and "listening from now on" ride along on the next event (a prompt, a decision, a
+    # divert) instead of costing an AGI round trip each; they go on their own only when the router is about
+    # to wait on the caller without one. AGI commands cannot be pipelined (Asterisk reads the socket
+    # through stdio and polls the descriptor: a second command waits in its buffer), so fewer is the way.
+    async def _event(self, name: str, **fields: object) -> None:
+        marks, self._marks = self._marks, {}
+        await self.s.user_event(name, **marks, **fields)
+
+    async def _flush_marks(self) -> None:
+        """Before waiting on the caller: pending marks must not arrive late."""
+        if cv.MARK_STAGE in self._marks:
+            await self._event(cv.EV_STAGE)
+        elif self._marks:
+            await self._event(cv.EV_LISTEN)
+
     async def _listen(self, purpose: str) -> None:
-        await self.s.user_event(cv.EV_LISTEN, For=purpose)
+        self._marks[cv.MARK_LISTEN] = purpose
 
     async def _stage(self, stage: Stage) -> None:
         self._end_step()
         self.state.steps.append({"stage": stage.value, "at": self._offset(), "result": ""})
         self.state.stage = stage
-        await self.s.user_event(cv.EV_STAGE, Stage=stage.value)
+        if cv.MARK_STAGE in self._marks:  # the previous stage had no event of its own: it goes first
+            await self._flush_marks()
+        self._marks[cv.MARK_STAGE] = stage.value
         event(log, "stage", stage=stage.value, area_code=self.state.area_code, mode=self.state.mode)
 
     def _offset(self) -> float:
@@ -662,7 +683,7 @@ class CallFlow:
     async def _decide_log(self, decision: str, m: Municipality | None, utterance: str) -> None:
         self.state.decisions.append(decision)
         heard = self.state.last_heard
-        await self.s.user_event(
+        await self._event(
             cv.EV_DECISION,
             Decision=decision,
             Municipality=m.cbs_code if m else "",

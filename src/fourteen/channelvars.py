@@ -19,12 +19,17 @@ LANGUAGE = "FOURTEEN_LANGUAGE"
 # Asterisk's own.
 DIALSTATUS = "DIALSTATUS"
 
-# AMI UserEvents the router emits from the call's channel (same Linkedid as the call).
-EV_STAGE = "FourteenStage"  # Stage: greeting|language|menu|speech|confirm|announce|transfer|connected|done
-EV_LISTEN = "FourteenListen"  # For: menu|speech|confirm — input is accepted from now on
+# AMI UserEvents the router emits from the call's channel (same Linkedid as the call). Any of them may carry
+# the marks ``Stage: greeting|language|menu|speech|confirm|announce|transfer`` (the call entered that stage)
+# and ``Listen: language|menu|speech|confirm`` (input is accepted from now on); FourteenStage and
+# FourteenListen exist only for marks that no other event carried before the router waited on the caller.
+EV_STAGE = "FourteenStage"  # the marks alone
+EV_LISTEN = "FourteenListen"  # the Listen mark alone
 EV_PROMPT = "FourteenPrompt"  # Prompt: <file name>
-EV_DECISION = "FourteenDecision"  # Decision, Municipality, Utterance
-EV_DIVERT = "FourteenDivert"  # Destination, Municipality, Route, DialStatus (after the attempt)
+EV_DECISION = "FourteenDecision"  # Decision, Municipality, Utterance, BargeIn, DecisionSeconds
+EV_DIVERT = "FourteenDivert"  # Destination, Municipality, Route
+MARK_STAGE = "Stage"
+MARK_LISTEN = "Listen"
 
 # SIP headers the KCC receives (added by the dialplan's pre-dial handler on PJSIP legs).
 SIP_HEADERS = {

@@ -8,14 +8,15 @@ session back into this process. That session is the caller: it presses keys (``S
 hangs up. Everything the call does is read from AMI events of its ``Linkedid`` (the originate's
 ``ChannelId``):
 
-* the router's UserEvents ``FourteenListen`` (input accepted from now on), ``FourteenStage``,
-  ``FourteenPrompt``, ``FourteenDecision``, ``FourteenDivert``;
+* the router's UserEvents ``FourteenPrompt``, ``FourteenDecision``, ``FourteenDivert`` (and ``FourteenStage``,
+  ``FourteenListen``), any of which may carry the marks ``Stage`` and ``Listen`` (input accepted from now
+  on; see :mod:`fourteen.channelvars`);
 * the dialplan's ``KCCReached``, ``FourteenFallback``, ``FourteenFallbackFailed``,
   ``FourteenUnknownNumber``; Asterisk's own ``Newchannel``/``Hangup`` (the call is over when every channel
   of it has hung up).
 
 DTMF sent while nobody reads digits is lost, so ``press`` and ``say`` first wait for the router's next
-``FourteenListen`` (up to ``listen_timeout``; then they go anyway, with a warning). When a KCC answers, the
+``Listen`` mark (up to ``listen_timeout``; then they go anyway, with a warning). When a KCC answers, the
 caller hangs up at once (``hangup_on_kcc``): the result is known and the test KCC would only wait a second.
 
     result = await place_call("140113", [press("2")], ami=AmiParams())
@@ -45,6 +46,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from . import audio
+from . import channelvars as cv
 from .agi import AgiResult, AgiSession, Hangup
 from .agiserver import AgiServer
 from .ami import AmiClient, AmiError, Message, Subscription
@@ -72,7 +74,7 @@ __all__ = [
 
 StepKind = Literal["press", "say", "play", "wait", "hangup"]
 STEP_KINDS: tuple[str, ...] = get_args(StepKind)
-LISTENING_STEPS = frozenset({"press", "say"})  # these wait for FourteenListen first
+LISTENING_STEPS = frozenset({"press", "say"})  # these wait for the router's Listen mark first
 LANGUAGES = ("nl", "en", "ko", "fy")
 MAX_CALL_EVENTS = 5000  # per call; a looping call flow cannot fill memory
 SAMPLE_RATE = 8000
@@ -241,12 +243,13 @@ class CallLog:
                 self.caller_channel = message.get("Channel")
         if name != "UserEvent":
             return
-        kind = message.get("UserEvent")
-        if kind == "FourteenListen":
-            self.listens.append(message.get("For") or "")
-        elif kind == "FourteenStage":
-            self.stages.append(message.get("Stage") or "")
-        elif kind == "FourteenPrompt":
+        kind = message.get("UserEvent") or ""
+        if kind.startswith("Fourteen"):  # the router's marks ride on any of its events (see channelvars)
+            if stage := message.get(cv.MARK_STAGE):
+                self.stages.append(stage)
+            if listen := message.get(cv.MARK_LISTEN):
+                self.listens.append(listen)
+        if kind == "FourteenPrompt":
             self.prompts.append(message.get("Prompt") or "")
         elif kind == "FourteenDecision":
             self.decisions.append(_fields(message, "Decision", "Municipality", "Utterance"))
@@ -494,7 +497,7 @@ class Caller:
     ) -> CallResult:
         """Place one call and follow it to its end (all its channels gone) or ``timeout`` seconds.
 
-        ``listen_delay``: after a ``FourteenListen`` the caller reacts this much later, as a person would
+        ``listen_delay``: after a ``Listen`` mark the caller reacts this much later, as a person would
         (and so the router's STREAM FILE is surely reading digits).
         """
         if not _NUMBER.match(number):
@@ -656,7 +659,7 @@ class Caller:
                     return
                 if heard == "timeout":
                     call.warnings.append(
-                        f"no FourteenListen within {call.listen_timeout} s before '{step}': done anyway"
+                        f"no Listen mark within {call.listen_timeout} s before '{step}': done anyway"
                     )
                 else:  # react as a person would, and so the router's STREAM FILE surely reads digits
                     end = call.now() + call.listen_delay
@@ -672,7 +675,7 @@ class Caller:
 
     @staticmethod
     async def _await_listen(call: _Call, session: AgiSession) -> Literal["listen", "timeout", "over"]:
-        """Until the router's next FourteenListen, sending silence meanwhile: an idle AGI channel sends no
+        """Until the router's next Listen mark, sending silence meanwhile: an idle AGI channel sends no
         frames at all, unlike a phone, and the router's silence detection would never fire."""
         deadline = call.now() + call.listen_timeout
         while (heard := call.take_listen()) is None:

@@ -18,6 +18,8 @@ from fourteen.ami import AmiClient
 from fourteen.sandbox import SandboxConfig
 from fourteen.testcall import AsteriskSounds, Caller, _wav_seconds, hangup, place_call, press, say, wait
 
+from .routers import agi_url, route_url
+
 pytestmark = pytest.mark.asterisk
 
 
@@ -44,7 +46,7 @@ async def test_router_down_a_pressed_key_ends_at_the_default_kcc(ami: AmiClient,
 
 async def test_keys_reach_the_called_side(ami: AmiClient, router_down: str) -> None:
     result = await place_call("140113", [press("1#")], ami=ami, listen_timeout=0.1)
-    assert any("no FourteenListen within 0.1 s" in w for w in result.warnings)
+    assert any("no Listen mark within 0.1 s" in w for w in result.warnings)
     received = [
         e["Digit"]
         for e in result.events
@@ -138,7 +140,7 @@ async def fake_router(ami: AmiClient, sandbox: SandboxConfig) -> AsyncIterator[d
         await s.answer()
         if s.dialled == "140166":
             await s.user_event("FourteenStage", Stage="speech")
-            await s.user_event("FourteenListen", For="speech")
+            await s.user_event("FourteenListen", Listen="speech")
             started = time.monotonic()
             path = f"{sandbox.instance_dir}/spool/fake-router-{uuid.uuid4().hex[:8]}"
             await s.command("RECORD FILE", path, "wav", "", 15000, "s=1.5", timeout=20)
@@ -148,7 +150,7 @@ async def fake_router(ami: AmiClient, sandbox: SandboxConfig) -> AsyncIterator[d
         else:
             await s.user_event("FourteenStage", Stage="menu")
             await s.user_event("FourteenPrompt", Prompt="menu-0113")
-            await s.user_event("FourteenListen", For="menu")
+            await s.user_event("FourteenListen", Listen="menu")
             digit = await s.stream_file("silence/1", "0123456789") or await s.wait_for_digit(5000)
         municipality = {"1": "GM0703", "2": "GM0654"}.get(digit or "", "operator")
         await s.user_event("FourteenDecision", Decision="route", Municipality=municipality, Utterance=digit)
@@ -158,12 +160,10 @@ async def fake_router(ami: AmiClient, sandbox: SandboxConfig) -> AsyncIterator[d
         await s.exec("Dial", f"Local/{municipality}@kcc,10", timeout=30)
 
     await server.start()
-    old = await ami.getvar("FOURTEEN_AGI_URL")
-    await ami.setvar("FOURTEEN_AGI_URL", f"agi://127.0.0.1:{server.port}/route")
     try:
-        yield seen
+        async with agi_url(ami, route_url(server.port)):
+            yield seen
     finally:
-        await ami.setvar("FOURTEEN_AGI_URL", old)
         await server.stop(grace=2.0)
 
 
