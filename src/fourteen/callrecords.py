@@ -305,7 +305,7 @@ class RecordWriter:
         spool_dir: Path | str,
         *,
         batch: int = 100,
-        interval: float = 0.5,
+        interval: float = 2.0,
         max_queue: int = 10_000,
         metrics_backlog_gauge: Gauge | None = None,
         max_spool_bytes: int = MAX_SPOOL_BYTES,

@@ -37,7 +37,7 @@ class PlanCache:
         self,
         engine: AsyncEngine | None,
         seed_dir: Path,
-        min_interval: float = 0.25,
+        min_interval: float = 1.0,
         db_timeout: float = 0.5,
         retry_after: float = 5.0,
     ) -> None:

@@ -128,7 +128,7 @@ _CURRENT_REVISION = select(PlanRevisionRow.revision).where(PlanRevisionRow.id ==
 
 
 async def current_revision(engine: AsyncEngine) -> int:
-    """The plan's revision: what every router checks before a call (at most every 0.25 s), so the statement
+    """The plan's revision: what every router checks before a call (at most once a second), so the statement
     is built once."""
     async with engine.connect() as conn:
         rev = await conn.scalar(_CURRENT_REVISION)
