@@ -2,7 +2,7 @@
 # build time). Build: docker build -t fourteen .   (--build-arg VOSK_MODEL_SHA256=<hash> pins the model)
 FROM python:3.11-slim
 ARG VOSK_MODEL_SHA256=""
-RUN apt-get update && apt-get install -y --no-install-recommends espeak-ng sox curl ca-certificates \
+RUN apt-get update && apt-get install -y --no-install-recommends espeak-ng sox tzdata curl ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY scripts/fetch-vosk-model ./scripts/

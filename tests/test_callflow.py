@@ -46,7 +46,8 @@ async def router(plan: NumberPlan, resolver: Resolver) -> AsyncIterator[dict]:  
     @server.route("route")
     async def handle(session) -> None:  # type: ignore[no-untyped-def]
         snap = Snapshot(state["plan"], state["resolver"], "test")
-        await CallFlow(session, snap, FakePrompts(), state["recognizer"], CONFIG).run()
+        config = state.get("config", CONFIG)
+        await CallFlow(session, snap, FakePrompts(), state["recognizer"], config).run()
 
     await server.start()
     state["port"] = server.port
@@ -319,3 +320,57 @@ async def test_refer_diversion_and_its_fallback(router: dict, plan: NumberPlan, 
     assert ok.dials == ["transfer:PJSIP/sip:kcc@schouwen.example"]  # the carrier took the call over
     fallback = await run_call(router["port"], FakeCall(dialled="140111", transfer_status="UNSUPPORTED"))
     assert fallback.dials == ["transfer:PJSIP/sip:kcc@schouwen.example", "PJSIP/sip:kcc@schouwen.example"]
+
+
+def _with_municipality(router: dict, plan: NumberPlan, cbs: str, **changes: str) -> None:  # type: ignore[type-arg]
+    import dataclasses
+
+    m = dataclasses.replace(plan.municipalities[cbs], **changes)
+    router["plan"] = dataclasses.replace(plan, municipalities={**plan.municipalities, cbs: m})
+    router["resolver"] = Resolver(router["plan"])
+
+
+def _at(*when: int) -> FlowConfig:
+    import dataclasses
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    moment = datetime(*when, tzinfo=ZoneInfo("Europe/Amsterdam"))  # type: ignore[misc]
+    return dataclasses.replace(CONFIG, clock=lambda: moment)
+
+
+async def test_outside_opening_hours_says_so_and_when_it_opens(router: dict, plan: NumberPlan) -> None:  # type: ignore[type-arg]
+    _with_municipality(router, plan, "GM1676", opening_hours="ma-vr 08:30-17:00")
+    router["config"] = _at(2026, 12, 5, 10)  # a Saturday morning
+    closed = await call(router, dialled="140111")
+    assert closed.dials == []  # no KCC left ringing out
+    assert closed.prompt_names == [
+        "greeting",
+        "outside_hours-schouwen-duiveland-ma-vr-08-30-17-00",
+        "goodbye",
+    ]
+    assert closed.variables["FOURTEEN_DONE"] == "1" and closed.variables["__FOURTEEN_ROUTE"] == "closed"
+    assert closed.commands[-1] == "HANGUP"  # the router ends it; the dialplan does not fall back
+    router["config"] = _at(2026, 12, 7, 10)  # Monday morning: open
+    assert (await call(router, dialled="140111")).dials == ["Local/GM1676@kcc"]
+
+
+async def test_outside_opening_hours_with_an_overflow_line(router: dict, plan: NumberPlan) -> None:  # type: ignore[type-arg]
+    _with_municipality(
+        router, plan, "GM0703", opening_hours="ma-vr 08:30-17:00", overflow_destination="Local/regio@kcc"
+    )
+    router["config"] = _at(2026, 12, 1, 20)  # Tuesday evening
+    c = await call(router, dialled="140113", keys=["5"])  # Reimerswaal in the 0113 menu
+    assert c.dials == ["Local/regio@kcc"]
+    assert any(p.startswith("outside_hours-reimerswaal") for p in c.prompt_names)
+    assert c.variables["__FOURTEEN_ROUTE"] == "closed_overflow"
+
+
+async def test_unreadable_stored_hours_never_keep_a_caller_from_the_kcc(
+    router: dict, plan: NumberPlan
+) -> None:  # type: ignore[type-arg]
+    _with_municipality(
+        router, plan, "GM1676", opening_hours="werkdagen van 9 tot 5"
+    )  # from before validation
+    router["config"] = _at(2026, 12, 5, 10)
+    assert (await call(router, dialled="140111")).dials == ["Local/GM1676@kcc"]

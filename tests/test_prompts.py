@@ -268,7 +268,7 @@ def test_prompt_names_are_stable() -> None:
 
 
 def test_long_names_are_capped() -> None:
-    name = prompt_name("outside_hours", hours="maandag tot en met vrijdag van negen tot vijf uur " * 5)
+    name = prompt_name("outside_hours", name="Goes", hours="ma-vr 08:30-12:00,13:00-17:00; " * 5)
     assert len(name) <= 100 and re.fullmatch(r"[a-z0-9_-]+", name)
 
 

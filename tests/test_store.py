@@ -101,6 +101,20 @@ async def test_menu_keys_are_validated_and_stored(db_url: str) -> None:
         await engine.dispose()
 
 
+async def test_opening_hours_are_stored_in_their_normal_form(db_url: str) -> None:
+    engine = await _ready(db_url)
+    try:
+        await store.update_municipality(
+            engine, "GM0703", opening_hours=" MA-VR 8:30 - 17:00 ;za 09:00-12:00 "
+        )
+        m = (await store.load_plan(engine)).municipalities["GM0703"]
+        assert m.opening_hours == "ma-vr 08:30-17:00; za 09:00-12:00"
+        await store.update_municipality(engine, "GM0703", opening_hours="")  # always open again
+        assert (await store.load_plan(engine)).municipalities["GM0703"].opening_hours == ""
+    finally:
+        await engine.dispose()
+
+
 async def test_invalid_admin_input_gives_clear_errors_and_stores_nothing(db_url: str) -> None:
     engine = await _ready(db_url)
     try:
@@ -112,9 +126,17 @@ async def test_invalid_admin_input_gives_clear_errors_and_stores_nothing(db_url:
                 status="sleeping",
                 kcc_destination="rm -rf /",
                 public_number="14 0113",
+                opening_hours="weekdays nine to five",
                 colour="red",
             )
-        assert set(err.value.errors) == {"status", "kcc_destination", "public_number", "colour"}
+        assert set(err.value.errors) == {
+            "status",
+            "kcc_destination",
+            "public_number",
+            "opening_hours",
+            "colour",
+        }
+        assert "ma-vr 08:30-17:00" in err.value.errors["opening_hours"]
         with pytest.raises(store.NotFound):
             await store.update_municipality(engine, "GM9999", status="active")
         with pytest.raises(store.ValidationError, match="languages"):

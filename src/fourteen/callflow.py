@@ -14,13 +14,17 @@ id and announced as an AMI UserEvent, so monitoring and tests see what the calle
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Protocol
 
 from . import channelvars as cv
+from . import openinghours
 from . import prompts as catalogue
 from .agi import AgiError, AgiSession, Hangup
 from .logs import event
@@ -69,12 +73,17 @@ class PromptSource(Protocol):
     def stock_fallback(self, prompt_id: str) -> str: ...
 
 
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
 @dataclass(frozen=True)
 class FlowConfig:
     default_destination: str = "Local/default@kcc"
     operator_destination: str = ""
     dial_timeout: int = 60
     ivr_limit: float = IVR_LIMIT
+    clock: Callable[[], datetime] = field(default=_utcnow)  # opening hours are checked against it
 
     @property
     def operator(self) -> str:
@@ -96,6 +105,7 @@ class CallState:
     prompts: list[str] = field(default_factory=list)
     municipality: str = ""
     destination: str = ""
+    done: bool = False  # FOURTEEN_DONE set: the router answers for the call, the dialplan does not fall back
     dial_status: str = ""
     route: str = ""
     hung_up: bool = False
@@ -431,9 +441,38 @@ class CallFlow:
         await self._dial(self.config.operator, None, why)
 
     async def _divert(self, m: Municipality, route: str, announce: bool = True) -> None:
+        if not self._open_now(m):
+            await self._closed(m, route)
+            return
         if announce:
             await self.say("transferring", name=m.say_name)
         await self._dial(m.destination, m, route)
+
+    def _open_now(self, m: Municipality) -> bool:
+        """The KCC's opening hours, when the municipality set them; a text that does not parse (stored
+        before it was validated) never keeps a caller from the KCC."""
+        try:
+            return _hours(m.opening_hours).is_open(self.config.clock())
+        except openinghours.OpeningHoursError as exc:
+            event(log, "opening_hours_invalid", logging.WARNING, municipality=m.cbs_code, error=str(exc))
+            return True
+
+    async def _closed(self, m: Municipality, route: str) -> None:
+        """Outside opening hours: say so and when it opens; then the overflow (a regional or after-hours
+        line) when there is one, else goodbye — not a KCC that would ring out."""
+        st = self.state
+        st.municipality = m.cbs_code
+        event(log, "kcc_closed", municipality=m.cbs_code, wanted_route=route)
+        await self._stage(Stage.ANNOUNCE)
+        await self.say("outside_hours", name=m.say_name, hours=m.opening_hours)
+        if m.overflow_destination:
+            await self.say("operator")
+            await self._dial(m.overflow_destination, m, "closed_overflow")
+            return
+        st.route = "closed"
+        await self.s.set_variables({cv.MUNICIPALITY: m.cbs_code, cv.ROUTE: "closed", cv.DONE: "1"})
+        st.done = True
+        await self.say("goodbye")
 
     async def _dial(self, destination: str, m: Municipality | None, route: str) -> None:
         """Dial with ringback, context in inherited variables; on failure try overflow, then apologise."""
@@ -441,6 +480,7 @@ class CallFlow:
         st.route = route
         st.municipality = m.cbs_code if m else ""
         st.destination = destination
+        st.done = True
         await self._stage(Stage.TRANSFER)
         await self.s.set_variables(  # DONE: from here on the router is responsible, also on failure
             {
@@ -672,12 +712,12 @@ class CallFlow:
         elif gone:
             ringing = st.dial_status == "CANCEL" or st.stage is Stage.TRANSFER
             st.hangup_by, st.hangup_stage = "caller", ("transfer-ringing" if ringing else st.stage.value)
-        elif st.destination:  # handled (FOURTEEN_DONE set): the router ends it after the last prompt
+        elif st.done:  # handled (FOURTEEN_DONE set): the router ends it after the last prompt
             st.hangup_by, st.hangup_stage = "router", st.stage.value
         else:  # not handled: the dialplan's fallback takes the call over
             st.hangup_by, st.hangup_stage = "unknown", st.stage.value
         self._end_step("hangup" if gone else "")
-        if not gone and st.destination:
+        if not gone and st.done:
             await self.s.hangup()
 
     async def _decide_log(self, decision: str, m: Municipality | None, utterance: str) -> None:
@@ -698,6 +738,11 @@ class CallFlow:
             municipality=m.cbs_code if m else "",
             utterance=utterance[:100],
         )
+
+
+@functools.lru_cache(maxsize=1024)
+def _hours(text: str) -> openinghours.OpeningHours:
+    return openinghours.parse(text)
 
 
 _METRICS: Metrics | None = None

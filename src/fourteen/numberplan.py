@@ -72,7 +72,8 @@ class Municipality:
     fourteen_plus_number: str = ""
     kcc_destination: str = ""
     overflow_destination: str = ""
-    #: Free-text opening hours as municipalities publish them; empty means the KCC handles it.
+    #: The KCC's opening hours (:mod:`fourteen.openinghours`: ``ma-vr 08:30-17:00``); empty: always open, the
+    #: KCC's own PBX handles closing time.
     opening_hours: str = ""
     #: How prompts say the name (defaults to ``name_short``); municipalities may override it.
     spoken_name: str = ""

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final, Literal
 
+from . import openinghours
+
 __all__ = [
     "DEFAULT_LANG",
     "LANGUAGES",
@@ -212,9 +214,9 @@ _CATALOGUE: dict[str, dict[str, str]] = {
         "fy": "Alle meiwurkers binne yn petear.",
     },
     "outside_hours": {
-        "nl": "De gemeente is nu gesloten. De openingstijden zijn {hours}.",
-        "en": "The municipality is closed now. The opening hours are {hours}.",
-        "fy": "De gemeente is no ticht. De iepeningstiden binne {hours}.",
+        "nl": "Gemeente {name} is nu gesloten. De openingstijden zijn: {hours}.",
+        "en": "The municipality of {name} is closed now. The opening hours are: {hours}.",
+        "fy": "Gemeente {name} is no ticht. De iepeningstiden binne: {hours}.",
     },
     "unknown_number": {
         "nl": "Dit 14-nummer is niet in gebruik.",
@@ -494,6 +496,11 @@ def _speakable_value(field: str, value: object, lang: str) -> str:
         return speakable_area_code(str(value), lang)
     if field == "digit":
         return _speakable_key(value, lang)
+    if field == "hours":  # the municipality's opening hours as stored ("ma-vr 08:30-17:00"), said in words
+        try:
+            return openinghours.parse(str(value)).spoken(lang)
+        except openinghours.OpeningHoursError:
+            return str(value).strip()
     return str(value).strip()
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import event, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from . import openinghours
 from .models import (
     AliasRow,
     AreaCodeMemberRow,
@@ -346,8 +347,13 @@ def validate_municipality_change(changes: dict[str, Any]) -> dict[str, str]:
             errors[field] = "must be a phone number such as 0900 1852 or +31 20 624 1111"
         elif field == "public_number" and v.replace(" ", "").startswith("14"):
             errors[field] = "must not be a 14+ number: callers who reach this announcement just dialled 14+"
-        elif field in {"opening_hours", "spoken_name"} and len(v) > 200:
+        elif field == "spoken_name" and len(v) > 200:
             errors[field] = "at most 200 characters"
+        elif field == "opening_hours":
+            try:
+                clean[field] = openinghours.parse(v).text
+            except openinghours.OpeningHoursError as exc:
+                errors[field] = f"{exc} (for example 'ma-vr 08:30-17:00; za 09:00-12:00'; empty: always open)"
         else:
             clean[field] = v
     if errors:

@@ -135,5 +135,22 @@ async def test_configuration_change_takes_effect_on_the_next_call(router: Router
     assert res.reached == "GM9999"
 
 
+async def test_closed_kcc_is_announced_with_its_hours(router: Router, ami: AmiClient) -> None:
+    """Opening hours on a day other than today: the caller hears them, and no KCC rings out."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from fourteen import store
+
+    other_day = ("ma", "di", "wo", "do", "vr", "za", "zo")[
+        (datetime.now(ZoneInfo("Europe/Amsterdam")).weekday() + 3) % 7
+    ]
+    await store.update_municipality(router.engine, "GM1676", opening_hours=f"{other_day} 09:00-17:00")
+    await asyncio.sleep(router.plans.min_interval)
+    res = await place_call("140111", [], ami=ami)
+    assert res.reached is None and not res.fallback  # nobody dialled, and the dialplan did not take over
+    assert res.prompts == ["greeting", f"outside_hours-schouwen-duiveland-{other_day}-09-00-17-00", "goodbye"]
+
+
 def test_settings_are_a_frozen_dataclass() -> None:
     assert dataclasses.is_dataclass(Settings)
