@@ -40,7 +40,7 @@ import sys
 import time
 import uuid
 import wave
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -494,11 +494,18 @@ class Caller:
         listen_delay: float = 0.3,
         hangup_on_kcc: bool = True,
         caller_id: str | None = None,
+        router_url: str | None = None,
+        variables: Mapping[str, str] | None = None,
     ) -> CallResult:
         """Place one call and follow it to its end (all its channels gone) or ``timeout`` seconds.
 
         ``listen_delay``: after a ``Listen`` mark the caller reacts this much later, as a person would
-        (and so the router's STREAM FILE is surely reading digits).
+        (and so the router's STREAM FILE is surely reading digits). ``router_url`` (default: what
+        :func:`route_calls_to` set, else the dialplan's own ``FOURTEEN_AGI_URL``) sends this call to
+        that router: a channel variable of the same name shadows the dialplan global, and Local channels
+        copy it to the half that runs ``fourteen-incoming`` — so test runs sharing one Asterisk each reach
+        their own router. ``variables``: more channel variables the same way (e.g.
+        ``FOURTEEN_DEFAULT_DESTINATION`` for the dialplan's fallback); values must not contain commas.
         """
         if not _NUMBER.match(number):
             raise ValueError(f"not a dialable number: {number!r}")
@@ -514,9 +521,15 @@ class Caller:
             quiet=await self._silence(QUIET_SECONDS),
         )
         originate_id = f"{call_id}-originate"
-        variables = [f"CALLER_AGI_PORT={self.agi.port}", f"CALLER_ID={call_id}"]
+        channel_vars = [f"CALLER_AGI_PORT={self.agi.port}", f"CALLER_ID={call_id}"]
         if self.agi.host not in ("127.0.0.1", "0.0.0.0", "::"):
-            variables.append(f"CALLER_AGI_HOST={self.agi.host}")
+            channel_vars.append(f"CALLER_AGI_HOST={self.agi.host}")
+        if router_url := router_url or _router_url:
+            channel_vars.append(f"FOURTEEN_AGI_URL={router_url}")
+        for name, value in (variables or {}).items():
+            if "," in value or "\n" in value:
+                raise ValueError(f"channel variable {name}: commas and line breaks cannot be passed")
+            channel_vars.append(f"{name}={value}")
         extra: dict[str, object] = {"CallerID": caller_id} if caller_id else {}
 
         def ours(m: Message) -> bool:
@@ -534,7 +547,7 @@ class Caller:
                 Exten="agi",
                 Priority="1",
                 Timeout=int(timeout * 1000),
-                Variable=variables,  # one header each: Asterisk splits a Variable value on commas
+                Variable=channel_vars,  # one header each: Asterisk splits a Variable value on commas
                 **extra,
             )
             try:
@@ -767,6 +780,21 @@ async def _to_asterisk_wav(source: str, out: Path) -> None:
     tmp.replace(out)
 
 
+_router_url: str | None = None
+
+
+@contextlib.contextmanager
+def route_calls_to(url: str | None) -> Iterator[None]:
+    """Within this block, test calls from this process go to the router at ``url`` (an ``agi://…`` URL;
+    None: the dialplan's default) unless a call names its own."""
+    global _router_url
+    old, _router_url = _router_url, url
+    try:
+        yield
+    finally:
+        _router_url = old
+
+
 async def place_call(
     number: str,
     steps: Sequence[Step] = (),
@@ -779,6 +807,8 @@ async def place_call(
     hangup_on_kcc: bool = True,
     caller_id: str | None = None,
     agi_host: str = "127.0.0.1",
+    router_url: str | None = None,
+    variables: Mapping[str, str] | None = None,
 ) -> CallResult:
     """Place one test call (see the module docstring) and return where it went.
 
@@ -796,6 +826,8 @@ async def place_call(
                 listen_delay=listen_delay,
                 hangup_on_kcc=hangup_on_kcc,
                 caller_id=caller_id,
+                router_url=router_url,
+                variables=variables,
             )
     finally:
         if client is not ami:
@@ -862,6 +894,11 @@ def register_call_command(sub: Any) -> None:
     )
     p.add_argument("--caller-id", help="the caller's number as the router sees it")
     p.add_argument(
+        "--router",
+        metavar="URL",
+        help="send this call to the router at URL (agi://host:port/route) instead of the dialplan's own",
+    )
+    p.add_argument(
         "--sounds-dir",
         type=Path,
         help="where to write the caller's audio (default: the sandbox's sounds/testcall)",
@@ -886,6 +923,7 @@ async def _cmd_call(args: argparse.Namespace, settings: Settings) -> int:
             timeout=args.timeout,
             listen_timeout=args.listen_timeout,
             caller_id=args.caller_id,
+            router_url=args.router,
         )
     except (AmiError, audio.AudioToolMissing, audio.AudioError, ValueError, OSError) as exc:
         print(f"fourteen call: {exc}", file=sys.stderr)

@@ -11,7 +11,7 @@ import fourteen.sandbox as sb
 from fourteen.ami import AmiClient
 from fourteen.sandbox import SandboxConfig
 
-from .routers import agi_url, route_url
+from .routers import calls_to, route_url
 
 
 @pytest.fixture(scope="session")
@@ -46,7 +46,7 @@ def closed_port() -> Iterator[int]:
 
 
 @pytest.fixture
-async def router_down(ami: AmiClient, closed_port: int) -> AsyncIterator[str]:
-    """Point the dialplan's FOURTEEN_AGI_URL at a closed port for one test: every 14-call falls back."""
-    async with agi_url(ami, route_url(closed_port)) as url:
+def router_down(closed_port: int) -> Iterator[str]:
+    """This test's 14-calls go to a closed port: every one falls back."""
+    with calls_to(route_url(closed_port)) as url:
         yield url

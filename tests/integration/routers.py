@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 from fourteen.ami import AmiClient
 from fourteen.router import Router
 from fourteen.sandbox import SandboxConfig
 from fourteen.settings import Settings
+from fourteen.testcall import route_calls_to
 
 
 def router_settings(sandbox: SandboxConfig, data_dir: Path, **overrides: object) -> Settings:
@@ -29,17 +30,13 @@ def router_settings(sandbox: SandboxConfig, data_dir: Path, **overrides: object)
     return Settings(**values)  # type: ignore[arg-type]
 
 
-@contextlib.asynccontextmanager
-async def agi_url(ami: AmiClient, url: str) -> AsyncIterator[str]:
-    """Point the dialplan's global FOURTEEN_AGI_URL at ``url`` and restore the old value afterwards.
-
-    A dialplan global: two test runs sharing one sandbox would take each other's calls."""
-    old = await ami.getvar("FOURTEEN_AGI_URL")
-    await ami.setvar("FOURTEEN_AGI_URL", url)
-    try:
+@contextlib.contextmanager
+def calls_to(url: str) -> Iterator[str]:
+    """Send this process's test calls to the router at ``url`` (a channel variable per call, see
+    :func:`fourteen.testcall.route_calls_to`): the dialplan's global stays as it is, so test runs sharing
+    one sandbox do not take each other's calls."""
+    with route_calls_to(url):
         yield url
-    finally:
-        await ami.setvar("FOURTEEN_AGI_URL", old)
 
 
 def route_url(port: int) -> str:
@@ -51,7 +48,7 @@ async def running(router: Router, ami: AmiClient) -> AsyncIterator[Router]:
     """Start ``router``, send the sandbox's 14-calls to it, and stop it afterwards."""
     await router.start()
     try:
-        async with agi_url(ami, route_url(router.agi.port)):
+        with calls_to(route_url(router.agi.port)):
             yield router
     finally:
         await router.stop()

@@ -46,7 +46,7 @@ from fourteen.settings import Settings
 from fourteen.testcall import CallResult, hangup, place_call, press, say, wait
 
 from ..test_dashboards import MONITORING, ROOT, expressions, load_dashboards, substitute
-from .routers import agi_url, route_url, router_settings
+from .routers import calls_to, route_url, router_settings
 
 pytestmark = pytest.mark.asterisk
 
@@ -215,8 +215,7 @@ async def routers(sandbox: SandboxConfig, ami: AmiClient, tmp_path: Path) -> Asy
             r = Router(s)
             await r.start()
             started.append(r)
-        async with agi_url(ami, route_url(started[0].agi.port)):  # each batch of calls re-points it
-            yield Routers(*started)
+        yield Routers(*started)
     finally:
         for r in started:
             await r.stop()
@@ -243,8 +242,8 @@ def prometheus(
 async def _calls_through(
     router: Router, ami: AmiClient, calls: list[Awaitable[CallResult]]
 ) -> list[CallResult]:
-    await ami.setvar("FOURTEEN_AGI_URL", route_url(router.agi.port))
-    return list(await asyncio.gather(*calls))
+    with calls_to(route_url(router.agi.port)):  # the calls are coroutines: they start in here
+        return list(await asyncio.gather(*calls))
 
 
 async def _garbage_agi(port: int) -> None:

@@ -1,9 +1,11 @@
 """Real calls through the real Asterisk into the real router: every call flow of the issue, end to end.
 
 The router runs in this test process (FastAGI on a free port, SQLite in a temp dir, prompts synthesised on
-demand into the sandbox's sounds directory); the dialplan's FOURTEEN_AGI_URL is pointed at it over AMI. The
-scripted caller (fourteen.testcall) presses keys when the router listens, and the test KCC reports where
-the call arrived. Prompts are asserted as the caller heard them (FourteenPrompt events, in order).
+demand into the sandbox's sounds directory); each test call carries the router's URL (FOURTEEN_AGI_URL as a
+channel variable, which shadows the dialplan global), so other test runs on the same sandbox are
+unaffected. The scripted caller (fourteen.testcall) presses keys when the router listens, and the test KCC
+reports where the call arrived. Prompts are asserted as the caller heard them (FourteenPrompt events, in
+order).
 """
 
 from __future__ import annotations

@@ -91,36 +91,33 @@ async def test_router_down_falls_back_to_the_default_kcc(
 ) -> None:
     rendered = (await ami.action("Getvar", Variable="FOURTEEN_AGI_URL"))["Value"]
     assert rendered == f"agi://{sandbox.agi_host}:{sandbox.agi_port}/route"
-    # Whatever may listen on the configured AGI port on a developer's machine, this call's router is "down".
-    old = await set_global(ami, "FOURTEEN_AGI_URL", f"agi://127.0.0.1:{closed_port}/route")
-    try:
-        call = await ami.originate(
-            "Local/140113@fourteen-incoming", Context="fourteen-caller", Exten="silent", Priority="1"
-        )
-        fallback = await ami.wait_event(user_event("FourteenFallback", linkedid=call), timeout=15)
-        assert fallback["AGIStatus"] == "FAILURE"
-        assert fallback["Dialled"] == "140113"
-        reached = await ami.wait_event(user_event("KCCReached", linkedid=call), timeout=15)
-        assert reached["Municipality"] == "default"
-        assert reached["FourteenDialled"] == "140113"  # inherited through Dial → Local → kcc
-        assert reached["FourteenRoute"] == "fallback"
-        assert ami.events.index(fallback) < ami.events.index(reached)
-    finally:
-        await set_global(ami, "FOURTEEN_AGI_URL", old)
+    # Whatever may listen on the configured AGI port on a developer's machine, this call's router is "down":
+    # the call carries its own FOURTEEN_AGI_URL (a channel variable shadows the global; Local copies it).
+    call = await ami.originate(
+        "Local/140113@fourteen-incoming", Context="fourteen-caller", Exten="silent", Priority="1",
+        Variable=[f"FOURTEEN_AGI_URL=agi://127.0.0.1:{closed_port}/route"],
+    )  # fmt: skip
+    fallback = await ami.wait_event(user_event("FourteenFallback", linkedid=call), timeout=15)
+    assert fallback["AGIStatus"] == "FAILURE"
+    assert fallback["Dialled"] == "140113"
+    reached = await ami.wait_event(user_event("KCCReached", linkedid=call), timeout=15)
+    assert reached["Municipality"] == "default"
+    assert reached["FourteenDialled"] == "140113"  # inherited through Dial → Local → kcc
+    assert reached["FourteenRoute"] == "fallback"
+    assert ami.events.index(fallback) < ami.events.index(reached)
+    assert (await ami.getvar("FOURTEEN_AGI_URL")) == rendered  # the global was never touched
 
 
 async def test_fallback_reports_a_failed_divert(ami: AmiClient, closed_port: int) -> None:
-    old_agi = await set_global(ami, "FOURTEEN_AGI_URL", f"agi://127.0.0.1:{closed_port}/route")
-    old_dest = await set_global(ami, "FOURTEEN_DEFAULT_DESTINATION", "Local/busy@kcc")
-    try:
-        call = await ami.originate(
-            "Local/140113@fourteen-incoming", Context="fourteen-caller", Exten="silent", Priority="1"
-        )
-        failed = await ami.wait_event(user_event("FourteenFallbackFailed", linkedid=call), timeout=15)
-        assert failed["DialStatus"] == "BUSY"
-    finally:
-        await set_global(ami, "FOURTEEN_DEFAULT_DESTINATION", old_dest)
-        await set_global(ami, "FOURTEEN_AGI_URL", old_agi)
+    call = await ami.originate(
+        "Local/140113@fourteen-incoming", Context="fourteen-caller", Exten="silent", Priority="1",
+        Variable=[
+            f"FOURTEEN_AGI_URL=agi://127.0.0.1:{closed_port}/route",
+            "FOURTEEN_DEFAULT_DESTINATION=Local/busy@kcc",
+        ],
+    )  # fmt: skip
+    failed = await ami.wait_event(user_event("FourteenFallbackFailed", linkedid=call), timeout=15)
+    assert failed["DialStatus"] == "BUSY"
 
 
 async def test_unknown_number_is_refused_politely(ami: AmiClient) -> None:

@@ -1,5 +1,6 @@
 """Test calls through the real Asterisk sandbox with a scripted caller, and no router: every 14-call takes
-the dialplan's fallback (FOURTEEN_AGI_URL points at a closed port), so these tests do not depend on it."""
+the dialplan's fallback (the calls carry a FOURTEEN_AGI_URL of a closed port), so these tests do not depend
+on it."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from fourteen.ami import AmiClient
 from fourteen.sandbox import SandboxConfig
 from fourteen.testcall import AsteriskSounds, Caller, _wav_seconds, hangup, place_call, press, say, wait
 
-from .routers import agi_url, route_url
+from .routers import calls_to, route_url
 
 pytestmark = pytest.mark.asterisk
 
@@ -64,18 +65,14 @@ async def test_a_number_that_is_not_14_is_refused(ami: AmiClient) -> None:
 
 async def test_say_plays_synthesised_speech(ami: AmiClient, router_down: str, sandbox: SandboxConfig) -> None:
     sounds = AsteriskSounds.sandbox(sandbox)
-    old = await ami.getvar("FOURTEEN_DEFAULT_DESTINATION")
-    await ami.setvar("FOURTEEN_DEFAULT_DESTINATION", "Local/noanswer@kcc")  # no KCC cuts the sentence off
-    try:
-        result = await place_call(
-            "140113",
-            [say("ik wil naar Reimerswaal"), hangup()],
-            ami=ami,
-            asterisk_sounds=sounds,
-            listen_timeout=0.1,
-        )
-    finally:
-        await ami.setvar("FOURTEEN_DEFAULT_DESTINATION", old)
+    result = await place_call(
+        "140113",
+        [say("ik wil naar Reimerswaal"), hangup()],
+        ami=ami,
+        asterisk_sounds=sounds,
+        listen_timeout=0.1,
+        variables={"FOURTEEN_DEFAULT_DESTINATION": "Local/noanswer@kcc"},  # no KCC cuts the sentence off
+    )
     step = result.steps[0]
     assert step["result"] == 0 and step["file"].startswith(sounds.asterisk_dir)
     assert (sounds.host_dir / f"{step['file'].rsplit('/', 1)[1]}.wav").is_file()
@@ -161,7 +158,7 @@ async def fake_router(ami: AmiClient, sandbox: SandboxConfig) -> AsyncIterator[d
 
     await server.start()
     try:
-        async with agi_url(ami, route_url(server.port)):
+        with calls_to(route_url(server.port)):
             yield seen
     finally:
         await server.stop(grace=2.0)
