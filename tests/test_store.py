@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -178,3 +180,25 @@ async def test_new_area_code_and_alias(db_url: str) -> None:
             await store.add_alias(engine, "GM0703", "\x00")
     finally:
         await engine.dispose()
+
+
+def test_fourteen_municipality_shows_changes_and_explains_mistakes(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from fourteen import cli
+
+    monkeypatch.setenv("FOURTEEN_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("FOURTEEN_DATABASE_URL", raising=False)
+    assert cli.main(["municipality", "GM1676", "--opening-hours", "MA-VR 8:30-17:00"]) == 0
+    assert "opening_hours changed" in capsys.readouterr().out
+    assert cli.main(["municipality", "GM1676", "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["opening_hours"] == "ma-vr 08:30-17:00" and row["destination"] == "Local/GM1676@kcc"
+    bad = ["municipality", "GM1676", "--opening-hours", "weekdays", "--public-number", "14 0111"]
+    assert cli.main(bad) == 2
+    err = capsys.readouterr().err
+    assert "opening_hours:" in err and "public_number:" in err
+    assert cli.main(["municipality", "GM1676", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["opening_hours"] == "ma-vr 08:30-17:00"  # nothing stored
+    assert cli.main(["municipality", "GM9999", "--status", "active"]) == 2
+    assert "no municipality" in capsys.readouterr().err

@@ -220,6 +220,44 @@ async def cmd_resolve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# -- municipality ----------------------------------------------------------------------------------------
+_SETTABLE = (
+    "status",
+    "kcc_destination",
+    "overflow_destination",
+    "public_number",
+    "opening_hours",
+    "spoken_name",
+)
+
+
+async def cmd_municipality(args: argparse.Namespace, settings: Settings) -> int:
+    """Show a municipality's routing settings, or change them (validated; live on the next call)."""
+    changes = {f: getattr(args, f) for f in _SETTABLE if getattr(args, f) is not None}
+    engine = await _ensure_db(settings)
+    try:
+        if changes:
+            try:
+                revision = await store.update_municipality(engine, args.cbs_code, **changes)
+            except store.NotFound:
+                raise CliError(f"no municipality {args.cbs_code!r} (CBS codes look like GM0703)") from None
+            print(f"{args.cbs_code}: {', '.join(sorted(changes))} changed; plan revision {revision}")
+        plan = await store.load_plan(engine)
+    finally:
+        await engine.dispose()
+    m = plan.municipalities.get(args.cbs_code)
+    if m is None:
+        raise CliError(f"no municipality {args.cbs_code!r} (CBS codes look like GM0703)")
+    row = {"cbs_code": m.cbs_code, "name": m.name, **{f: getattr(m, f) for f in _SETTABLE}}
+    row["destination"] = m.destination
+    if args.json:
+        print(json.dumps(row, ensure_ascii=False))
+    elif not changes:
+        for key, value in row.items():
+            print(f"  {key:<22} {value}")
+    return 0
+
+
 # -- parser --------------------------------------------------------------------------------------------
 Handler = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 
@@ -259,6 +297,28 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument("--batch", metavar="FILE.csv", help="CSV with area_code,utterance columns ('-' = stdin)")
     rs.add_argument("--json", action="store_true", help="machine-readable output")
     rs.set_defaults(handler=cmd_resolve)
+
+    mu = sub.add_parser(
+        "municipality",
+        help="show or change a municipality's routing (validated; takes effect on the next call)",
+        description="Without options: the municipality's routing settings. With options: change them, each "
+        "validated (a clear error per field, nothing stored on failure); every router picks the change up "
+        "before its next call. An empty value ('') clears a setting.",
+    )
+    mu.add_argument("cbs_code", help="e.g. GM0703")
+    mu.add_argument("--status", choices=("active", "technical", "not_connected"))
+    mu.add_argument("--kcc-destination", dest="kcc_destination", metavar="DIAL", help="e.g. PJSIP/kcc-goes")
+    mu.add_argument("--overflow-destination", dest="overflow_destination", metavar="DIAL")
+    mu.add_argument("--public-number", dest="public_number", metavar="NUMBER", help="e.g. 0113 249 249")
+    mu.add_argument(
+        "--opening-hours",
+        dest="opening_hours",
+        metavar="HOURS",
+        help="e.g. 'ma-vr 08:30-17:00; za 09:00-12:00'",
+    )
+    mu.add_argument("--spoken-name", dest="spoken_name", metavar="TEXT", help="how prompts say the name")
+    mu.add_argument("--json", action="store_true", help="machine-readable output")
+    mu.set_defaults(handler=cmd_municipality)
 
     _register_extensions(sub)
     return p
