@@ -221,14 +221,7 @@ async def cmd_resolve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 # -- municipality ----------------------------------------------------------------------------------------
-_SETTABLE = (
-    "status",
-    "kcc_destination",
-    "overflow_destination",
-    "public_number",
-    "opening_hours",
-    "spoken_name",
-)
+_SETTABLE = store.MUNICIPALITY_FIELDS
 
 
 async def cmd_municipality(args: argparse.Namespace, settings: Settings) -> int:

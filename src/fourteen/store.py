@@ -312,14 +312,15 @@ _DIAL_RE = re.compile(
     r"^(?:refer:)?(?:(?:PJSIP|SIP|IAX2|Local|DAHDI)/[\w.@:+\-/;=]+|sips?:[\w.+\-]+@[\w.\-]+(?::\d+)?)$"
 )
 _PHONE_RE = re.compile(r"^\+?[0-9 ()\-]{6,20}$")
-MUNICIPALITY_FIELDS = {
+#: What admins may change per municipality (in this order on screens).
+MUNICIPALITY_FIELDS = (
     "status",
     "kcc_destination",
     "overflow_destination",
     "public_number",
     "opening_hours",
     "spoken_name",
-}
+)
 
 
 def validate_municipality_change(changes: dict[str, Any]) -> dict[str, str]:
