@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fourteen.openinghours import ALWAYS_OPEN, OpeningHoursError, parse
+from fourteen.openinghours import ALWAYS_OPEN, OpeningHoursError, easter, parse, public_holidays
 
 AMS = ZoneInfo("Europe/Amsterdam")
 
@@ -91,6 +91,27 @@ def test_spoken_in_each_language() -> None:
         parse("ma,wo 09:00-12:00").spoken("nl")
         == "maandag van 9 uur tot 12 uur, woensdag van 9 uur tot 12 uur"
     )
+
+
+def test_closed_on_public_holidays_when_asked() -> None:
+    h = parse("Feestdagen gesloten; ma-vr 08:30-17:00")
+    assert h.text == "ma-vr 08:30-17:00; feestdagen gesloten" and h.closed_on_holidays
+    for holiday in [(2026, 5, 14), (2026, 5, 25), (2026, 12, 25), (2026, 4, 6), (2026, 4, 27), (2027, 1, 1)]:
+        assert not h.is_open(local(*holiday, 10)), holiday  # Ascension, Whit Monday, Christmas, …
+    assert h.is_open(local(2026, 5, 15, 10))  # the Friday after Ascension Day
+    assert parse("ma-vr 08:30-17:00").is_open(local(2026, 5, 14, 10))  # without the rule: open
+    assert h.spoken("nl").endswith(", behalve op feestdagen")
+    assert h.spoken("en").endswith(", except on public holidays")
+
+
+def test_easter_and_kings_day() -> None:
+    assert [easter(y).isoformat() for y in (2024, 2025, 2026, 2027, 1818, 2285)] == [
+        "2024-03-31", "2025-04-20", "2026-04-05", "2027-03-28", "1818-03-22", "2285-03-22",
+    ]  # fmt: skip
+    from datetime import date
+
+    assert date(2025, 4, 26) in public_holidays(2025)  # 27 April 2025 is a Sunday: King's Day moves back
+    assert date(2026, 4, 27) in public_holidays(2026) and len(public_holidays(2026)) == 10
 
 
 @given(st.text(max_size=60))

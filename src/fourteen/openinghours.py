@@ -2,9 +2,12 @@
 
 Municipalities type it in the portal, so it reads like their own website: rules separated by ``;``, each a
 set of days (``ma``…``zo`` or ``mo``…``su``, ranges ``ma-vr``, lists ``ma,wo``) and one or more time ranges
-(``08:30-12:00,13:00-17:00``; ``24:00`` ends a day). Days not named are closed. Empty means the KCC's own
-PBX handles closing time, so the router never says "closed" for it. Times are Dutch local time (CET/CEST),
-whatever the machine's time zone.
+(``08:30-12:00,13:00-17:00``; ``24:00`` ends a day). Days not named are closed. The rule ``feestdagen
+gesloten`` (or ``holidays closed``) closes the KCC on the generally recognised public holidays of the
+Algemene termijnenwet (art. 3): New Year's Day, Easter Monday, King's Day, 5 May, Ascension Day, Whit Monday
+and both Christmas days (Easter and Whit Sunday are Sundays anyway). Empty means the KCC's own PBX handles
+closing time, so the router never says "closed" for it. Times are Dutch local time (CET/CEST), whatever the
+machine's time zone.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 TIME_ZONE = ZoneInfo("Europe/Amsterdam")
@@ -30,6 +34,12 @@ _WORDS = {  # through, from, to, and
     "nl": ("tot en met", "van", "tot", "en"),
     "en": ("to", "from", "to", "and"),
     "fy": ("oant en mei", "fan", "oant", "en"),
+}
+_HOLIDAY_RULES = frozenset({"feestdagen gesloten", "feestdagen dicht", "holidays closed"})
+_EXCEPT_HOLIDAYS = {
+    "nl": "behalve op feestdagen",
+    "en": "except on public holidays",
+    "fy": "útsein op feestdagen",
 }
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
 MAX_LENGTH = 200
@@ -50,6 +60,7 @@ class OpeningHours:
     text: str
     #: per weekday (0 = Monday) the spans it is open, sorted, not overlapping
     week: tuple[tuple[Span, ...], ...]
+    closed_on_holidays: bool = False
 
     @property
     def always_open(self) -> bool:
@@ -60,6 +71,8 @@ class OpeningHours:
         if self.always_open:
             return True
         local = (at if at.tzinfo else at.replace(tzinfo=ZoneInfo("UTC"))).astimezone(TIME_ZONE)
+        if self.closed_on_holidays and local.date() in public_holidays(local.year):
+            return False
         minute = local.hour * 60 + local.minute
         return any(s.start <= minute < s.end for s in self.week[local.weekday()])
 
@@ -81,7 +94,45 @@ class OpeningHours:
                 )
                 parts.append(f"{days} {times}")
             day = last + 1
+        if self.closed_on_holidays:
+            parts.append(_EXCEPT_HOLIDAYS.get(lang, _EXCEPT_HOLIDAYS["nl"]))
         return ", ".join(parts)
+
+
+def easter(year: int) -> date:
+    """Easter Sunday (Gregorian; the anonymous algorithm of Meeus/Jones/Butcher)."""
+    a, b, c = year % 19, year // 100, year % 100
+    d, e = divmod(b, 4)
+    g = (8 * b + 13) // 25
+    h = (19 * a + b - d - g + 15) % 30
+    i, k = divmod(c, 4)
+    l_ = (32 + 2 * e + 2 * i - h - k) % 7
+    m = (a + 11 * h + 19 * l_) // 433
+    month, day = divmod(h + l_ - 7 * m + 114, 31)
+    return date(year, month, day + 1)
+
+
+@lru_cache(maxsize=64)
+def public_holidays(year: int) -> frozenset[date]:
+    """The generally recognised public holidays (Algemene termijnenwet art. 3), Sundays included."""
+    e = easter(year)
+    kings_day = date(year, 4, 27)
+    if kings_day.weekday() == 6:  # on a Sunday it moves to the Saturday before
+        kings_day -= timedelta(days=1)
+    return frozenset(
+        {
+            date(year, 1, 1),
+            e,
+            e + timedelta(days=1),
+            kings_day,
+            date(year, 5, 5),
+            e + timedelta(days=39),  # Ascension Day
+            e + timedelta(days=49),
+            e + timedelta(days=50),  # Whit Monday
+            date(year, 12, 25),
+            date(year, 12, 26),
+        }
+    )
 
 
 ALWAYS_OPEN = OpeningHours("", tuple(() for _ in range(7)))
@@ -150,9 +201,13 @@ def parse(text: str) -> OpeningHours:
         raise OpeningHoursError(f"at most {MAX_LENGTH} characters")
     week: list[list[Span]] = [[] for _ in range(7)]
     rules: list[str] = []
+    holidays = False
     for rule in clean.split(";"):
         rule = rule.strip()
         if not rule:
+            continue
+        if rule in _HOLIDAY_RULES:
+            holidays = True
             continue
         days_text, _, times_text = re.sub(r"\s*([,-])\s*", r"\1", rule).partition(" ")
         if not times_text:
@@ -169,5 +224,7 @@ def parse(text: str) -> OpeningHours:
         for day in _days(days_text):
             week[day].extend(spans)
         rules.append(f"{days_text} {','.join(f'{_hhmm(x.start)}-{_hhmm(x.end)}' for x in spans)}")
+    if holidays:
+        rules.append("feestdagen gesloten")
     normal = "; ".join(rules)
-    return OpeningHours(normal, tuple(_merge(w) for w in week))
+    return OpeningHours(normal, tuple(_merge(w) for w in week), holidays)
