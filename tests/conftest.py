@@ -38,6 +38,17 @@ def pg_admin_url() -> Iterator[str]:
         server.stop()
 
 
+@pytest.fixture
+def own_pg() -> Iterator[PgServer]:
+    """A PostgreSQL server of this test's own, which the test may stop and start again (outage tests)."""
+    server = PgServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 async def _create_database(admin_url: str) -> str:
     import asyncpg
 

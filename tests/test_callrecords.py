@@ -254,14 +254,6 @@ async def test_sqlite_outage_spools_then_every_record_arrives_once(tmp_path: Pat
     await engine.dispose()
 
 
-@pytest.fixture
-def own_pg() -> AsyncIterator[PgServer]:
-    server = PgServer()
-    server.start()
-    yield server
-    server.stop()
-
-
 @pytest.mark.postgres
 async def test_postgres_outage_spools_then_every_record_arrives_once(
     own_pg: PgServer, tmp_path: Path

@@ -14,7 +14,6 @@ id and announced as an AMI UserEvent, so monitoring and tests see what the calle
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 from collections.abc import Callable
@@ -452,7 +451,7 @@ class CallFlow:
         """The KCC's opening hours, when the municipality set them; a text that does not parse (stored
         before it was validated) never keeps a caller from the KCC."""
         try:
-            return _hours(m.opening_hours).is_open(self.config.clock())
+            return openinghours.parse(m.opening_hours).is_open(self.config.clock())
         except openinghours.OpeningHoursError as exc:
             event(log, "opening_hours_invalid", logging.WARNING, municipality=m.cbs_code, error=str(exc))
             return True
@@ -738,11 +737,6 @@ class CallFlow:
             municipality=m.cbs_code if m else "",
             utterance=utterance[:100],
         )
-
-
-@functools.lru_cache(maxsize=1024)
-def _hours(text: str) -> openinghours.OpeningHours:
-    return openinghours.parse(text)
 
 
 _METRICS: Metrics | None = None

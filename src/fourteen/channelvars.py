@@ -6,6 +6,8 @@ A ``__`` prefix makes Asterisk copy the variable to every channel the call creat
 
 from __future__ import annotations
 
+# The router's FastAGI URL: a dialplan global; a channel variable of the same name shadows it for one call.
+AGI_URL = "FOURTEEN_AGI_URL"
 # Set by the dialplan before the AGI call.
 DIALLED = "FOURTEEN_DIALLED"
 # Set by the router once it has taken responsibility for the call; unset means: dialplan, fall back.

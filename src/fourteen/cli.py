@@ -221,27 +221,26 @@ async def cmd_resolve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 # -- municipality ----------------------------------------------------------------------------------------
-_SETTABLE = store.MUNICIPALITY_FIELDS
-
-
 async def cmd_municipality(args: argparse.Namespace, settings: Settings) -> int:
     """Show a municipality's routing settings, or change them (validated; live on the next call)."""
-    changes = {f: getattr(args, f) for f in _SETTABLE if getattr(args, f) is not None}
+    fields = store.MUNICIPALITY_FIELDS
+    unknown = CliError(f"no municipality {args.cbs_code!r} (CBS codes look like GM0703)")
+    changes = {f: getattr(args, f) for f in fields if getattr(args, f) is not None}
     engine = await _ensure_db(settings)
     try:
         if changes:
             try:
                 revision = await store.update_municipality(engine, args.cbs_code, **changes)
             except store.NotFound:
-                raise CliError(f"no municipality {args.cbs_code!r} (CBS codes look like GM0703)") from None
+                raise unknown from None
             print(f"{args.cbs_code}: {', '.join(sorted(changes))} changed; plan revision {revision}")
         plan = await store.load_plan(engine)
     finally:
         await engine.dispose()
     m = plan.municipalities.get(args.cbs_code)
     if m is None:
-        raise CliError(f"no municipality {args.cbs_code!r} (CBS codes look like GM0703)")
-    row = {"cbs_code": m.cbs_code, "name": m.name, **{f: getattr(m, f) for f in _SETTABLE}}
+        raise unknown
+    row = {"cbs_code": m.cbs_code, "name": m.name, **{f: getattr(m, f) for f in fields}}
     row["destination"] = m.destination
     if args.json:
         print(json.dumps(row, ensure_ascii=False))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -70,7 +70,7 @@ class OpeningHours:
         """Open at ``at`` (an aware datetime; naive ones are taken as UTC)? Always, when no hours are set."""
         if self.always_open:
             return True
-        local = (at if at.tzinfo else at.replace(tzinfo=ZoneInfo("UTC"))).astimezone(TIME_ZONE)
+        local = (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(TIME_ZONE)
         if self.closed_on_holidays and local.date() in public_holidays(local.year):
             return False
         minute = local.hour * 60 + local.minute
@@ -192,8 +192,12 @@ def _merge(spans: Sequence[Span]) -> tuple[Span, ...]:
     return tuple(merged)
 
 
+@lru_cache(maxsize=1024)
 def parse(text: str) -> OpeningHours:
-    """Parse opening hours; raises :class:`OpeningHoursError` with what is wrong. Empty: always open."""
+    """Parse opening hours; raises :class:`OpeningHoursError` with what is wrong. Empty: always open.
+
+    Cached (the result is immutable): the call flow checks a municipality's hours on every divert and the
+    prompt catalogue says them, from the same stored text."""
     clean = " ".join(text.lower().split())
     if not clean:
         return ALWAYS_OPEN

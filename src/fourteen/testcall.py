@@ -525,7 +525,7 @@ class Caller:
         if self.agi.host not in ("127.0.0.1", "0.0.0.0", "::"):
             channel_vars.append(f"CALLER_AGI_HOST={self.agi.host}")
         if router_url := router_url or _router_url:
-            channel_vars.append(f"FOURTEEN_AGI_URL={router_url}")
+            channel_vars.append(f"{cv.AGI_URL}={router_url}")
         for name, value in (variables or {}).items():
             if "," in value or "\n" in value:
                 raise ValueError(f"channel variable {name}: commas and line breaks cannot be passed")
@@ -784,13 +784,14 @@ _router_url: str | None = None
 
 
 @contextlib.contextmanager
-def route_calls_to(url: str | None) -> Iterator[None]:
+def route_calls_to(url: str | None) -> Iterator[str | None]:
     """Within this block, test calls from this process go to the router at ``url`` (an ``agi://…`` URL;
-    None: the dialplan's default) unless a call names its own."""
+    None: the dialplan's default) unless a call names its own. The dialplan's global stays as it is, so
+    test runs sharing one Asterisk do not take each other's calls."""
     global _router_url
     old, _router_url = _router_url, url
     try:
-        yield
+        yield url
     finally:
         _router_url = old
 

@@ -10,8 +10,9 @@ import pytest
 import fourteen.sandbox as sb
 from fourteen.ami import AmiClient
 from fourteen.sandbox import SandboxConfig
+from fourteen.testcall import route_calls_to
 
-from .routers import calls_to, route_url
+from .routers import route_url
 
 
 @pytest.fixture(scope="session")
@@ -48,5 +49,5 @@ def closed_port() -> Iterator[int]:
 @pytest.fixture
 def router_down(closed_port: int) -> Iterator[str]:
     """This test's 14-calls go to a closed port: every one falls back."""
-    with calls_to(route_url(closed_port)) as url:
+    with route_calls_to(route_url(closed_port)) as url:
         yield url

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fourteen.ami import AmiClient
@@ -30,15 +30,6 @@ def router_settings(sandbox: SandboxConfig, data_dir: Path, **overrides: object)
     return Settings(**values)  # type: ignore[arg-type]
 
 
-@contextlib.contextmanager
-def calls_to(url: str) -> Iterator[str]:
-    """Send this process's test calls to the router at ``url`` (a channel variable per call, see
-    :func:`fourteen.testcall.route_calls_to`): the dialplan's global stays as it is, so test runs sharing
-    one sandbox do not take each other's calls."""
-    with route_calls_to(url):
-        yield url
-
-
 def route_url(port: int) -> str:
     return f"agi://127.0.0.1:{port}/route"
 
@@ -48,7 +39,7 @@ async def running(router: Router, ami: AmiClient) -> AsyncIterator[Router]:
     """Start ``router``, send the sandbox's 14-calls to it, and stop it afterwards."""
     await router.start()
     try:
-        with calls_to(route_url(router.agi.port)):
+        with route_calls_to(route_url(router.agi.port)):
             yield router
     finally:
         await router.stop()

@@ -147,14 +147,6 @@ async def test_a_record_per_call_for_every_way_a_call_ends(router: Router, ami: 
     }
 
 
-@pytest.fixture
-def own_pg() -> AsyncIterator[PgServer]:
-    server = PgServer()
-    server.start()
-    yield server
-    server.stop()
-
-
 @pytest.mark.postgres
 async def test_records_survive_the_database_being_down_during_calls(
     sandbox: SandboxConfig, ami: AmiClient, tmp_path: Path, own_pg: PgServer

@@ -43,10 +43,10 @@ from fourteen.ami import AmiClient
 from fourteen.router import Router, _ensure_embedded_db
 from fourteen.sandbox import SandboxConfig
 from fourteen.settings import Settings
-from fourteen.testcall import CallResult, hangup, place_call, press, say, wait
+from fourteen.testcall import CallResult, hangup, place_call, press, route_calls_to, say, wait
 
 from ..test_dashboards import MONITORING, ROOT, expressions, load_dashboards, substitute
-from .routers import calls_to, route_url, router_settings
+from .routers import route_url, router_settings
 
 pytestmark = pytest.mark.asterisk
 
@@ -242,7 +242,7 @@ def prometheus(
 async def _calls_through(
     router: Router, ami: AmiClient, calls: list[Awaitable[CallResult]]
 ) -> list[CallResult]:
-    with calls_to(route_url(router.agi.port)):  # the calls are coroutines: they start in here
+    with route_calls_to(route_url(router.agi.port)):  # the calls are coroutines: they start in here
         return list(await asyncio.gather(*calls))
 
 

@@ -17,9 +17,19 @@ from fourteen.agi import AgiSession
 from fourteen.agiserver import AgiServer
 from fourteen.ami import AmiClient
 from fourteen.sandbox import SandboxConfig
-from fourteen.testcall import AsteriskSounds, Caller, _wav_seconds, hangup, place_call, press, say, wait
+from fourteen.testcall import (
+    AsteriskSounds,
+    Caller,
+    _wav_seconds,
+    hangup,
+    place_call,
+    press,
+    route_calls_to,
+    say,
+    wait,
+)
 
-from .routers import calls_to, route_url
+from .routers import route_url
 
 pytestmark = pytest.mark.asterisk
 
@@ -158,7 +168,7 @@ async def fake_router(ami: AmiClient, sandbox: SandboxConfig) -> AsyncIterator[d
 
     await server.start()
     try:
-        with calls_to(route_url(server.port)):
+        with route_calls_to(route_url(server.port)):
             yield seen
     finally:
         await server.stop(grace=2.0)
